@@ -1,0 +1,64 @@
+"""mod_ws: a standalone WebSocket (RFC 6455) test server with pywebsocket3-style handlers.
+
+Running
+-------
+    python -m mod_ws -p 8880 -d example          # or the `mod_ws` console script
+    python -m mod_ws --help                      # every option
+    python -m mod_ws --config server.ini         # `key = value` lines; flags as `tls = true`
+
+Static files are served from the document root (-d); WebSocket handlers are loaded
+from the handler root (-w, default: the document root) when the server starts.
+
+Writing a handler
+-----------------
+A WebSocket request for resource `/a/b` (the query string is ignored when choosing the
+handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
+
+    web_socket_do_extra_handshake(request)
+        Called before the handshake is accepted. Inspect `request.ws_origin`,
+        `request.headers_in`, `request.ws_requested_protocols` and choose a subprotocol
+        by setting `request.ws_protocol` (it must be one the client offered). Raise
+        `mod_ws.handshake.HandshakeException(message, status)` to refuse with that HTTP
+        status (any other exception refuses with 403); raise
+        `mod_ws.handshake.AbortedByUserException` to drop the connection unanswered.
+        Headers appended to `request.extra_headers` go into the 101 response.
+
+    web_socket_transfer_data(request)
+        The WebSocket session. Use `request.ws_stream` (or the `mod_ws.msgutil`
+        helpers):
+            receive_message()   str for text, bytes for binary, None once the client
+                                has closed (the close is answered for you)
+            send_message(msg, end=True, binary=False)
+                                end=False sends a fragment; continue with more calls
+            send_ping(body)     the pong reaches `request.on_pong_handler` if set
+            close_connection(code=1000, reason='')
+        When this function returns, the server closes with 1000; if it raises, the
+        traceback is logged and the connection is closed with 1011. A protocol
+        violation by the client fails the connection with the right close code
+        (1002, 1007, 1009) and raises from receive_message.
+
+    web_socket_passive_closing_handshake(request)      (optional)
+        Called when the client starts the closing handshake; `request.ws_close_code`
+        and `request.ws_close_reason` hold what it sent. Return the (code, reason) to
+        answer with, or (None, '') for an empty close frame. Without it the server
+        echoes the client's code and reason.
+
+Handlers written for pywebsocket3 run after changing `mod_pywebsocket` (or
+`pywebsocket3`) to `mod_ws` in their imports.
+
+Example (example/echo_wsh.py):
+
+    from mod_ws import msgutil
+
+    def web_socket_do_extra_handshake(request):
+        pass
+
+    def web_socket_transfer_data(request):
+        while True:
+            message = request.ws_stream.receive_message()
+            if message is None:
+                return
+            request.ws_stream.send_message(message, binary=isinstance(message, bytes))
+"""
+
+__version__ = "0.1.0"

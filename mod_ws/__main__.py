@@ -1,0 +1,7 @@
+"""`python -m mod_ws` starts the standalone server."""
+
+import sys
+
+from mod_ws.standalone import main
+
+sys.exit(main())

@@ -1,0 +1,235 @@
+"""Handler files: finding, loading and calling them.
+
+Resource `/a/b` is served by `<root>/a/b_wsh.py`, which defines
+`web_socket_do_extra_handshake(request)`, `web_socket_transfer_data(request)` and,
+optionally, `web_socket_passive_closing_handshake(request)`. All handlers load once at
+start-up; a file that fails is reported and skipped, and the others keep working.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from mod_ws.common import (
+    HTTP_STATUS_FORBIDDEN,
+    HTTP_STATUS_NOT_FOUND,
+    STATUS_INTERNAL_ENDPOINT_ERROR,
+)
+from mod_ws.exceptions import (
+    AbortedByUserException,
+    ConnectionTerminatedException,
+    DispatchException,
+    HandshakeException,
+)
+from mod_ws.stream import default_passive_closing_handshake
+
+_logger = logging.getLogger(__name__)
+
+HANDLER_SUFFIX = "_wsh.py"
+_DO_EXTRA_HANDSHAKE = "web_socket_do_extra_handshake"
+_TRANSFER_DATA = "web_socket_transfer_data"
+_PASSIVE_CLOSING_HANDSHAKE = "web_socket_passive_closing_handshake"
+
+
+@dataclass
+class HandlerSuite:
+    """The functions one handler file provides."""
+
+    do_extra_handshake: Callable[[Any], None]
+    transfer_data: Callable[[Any], None]
+    passive_closing_handshake: Callable[[Any], tuple[int | None, str]]
+    path: Path
+
+
+def resource_path(resource: str) -> str:
+    """The part of a resource that selects a handler: no query, no fragment."""
+    return resource.split("#", 1)[0].split("?", 1)[0]
+
+
+def _load_handler_file(path: Path, encoding: str | None) -> HandlerSuite:
+    """Executes one handler file and picks out its functions; raises on any fault."""
+    source = path.read_text(encoding=encoding)
+    code = compile(source, str(path), "exec")
+    namespace: dict[str, Any] = {
+        "__name__": f"mod_ws_handler_{path.stem}",
+        "__file__": str(path),
+        "__builtins__": builtins,
+    }
+    exec(code, namespace)  # noqa: S102 - running handler files is the point
+
+    def function(name: str, required: bool) -> Callable | None:
+        value = namespace.get(name)
+        if value is None and not required:
+            return None
+        if not callable(value):
+            raise DispatchException(f"{name} is not defined" if value is None
+                                    else f"{name} is not a function")
+        return value
+
+    do_extra_handshake = function(_DO_EXTRA_HANDSHAKE, True)
+    transfer_data = function(_TRANSFER_DATA, True)
+    passive = function(_PASSIVE_CLOSING_HANDSHAKE, False) or default_passive_closing_handshake
+    return HandlerSuite(do_extra_handshake, transfer_data, passive, path)
+
+
+def _is_within(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+class Dispatcher:
+    """Maps resources to handler files and runs their three functions."""
+
+    def __init__(
+        self,
+        root_dir: str,
+        scan_dir: str | None = None,
+        allow_handlers_outside_root_dir: bool = True,
+        handler_encoding: str | None = None,
+    ) -> None:
+        self._handler_suite_map: dict[str, HandlerSuite] = {}
+        self._source_warnings: list[str] = []
+        root = Path(root_dir)
+        if not root.is_dir():
+            raise DispatchException(f"handler root {root_dir!r} is not a directory")
+        scan = Path(scan_dir) if scan_dir else root
+        if not scan.is_dir():
+            raise DispatchException(f"scan directory {scan_dir!r} is not a directory")
+        real_root = root.resolve()
+        if not _is_within(scan.resolve(), real_root):
+            raise DispatchException(
+                f"scan directory {scan_dir!r} is not under the handler root {root_dir!r}"
+            )
+        self._root = root
+        for path in self._handler_files(scan, real_root, allow_handlers_outside_root_dir):
+            relative = path.relative_to(root).as_posix()
+            resource = "/" + relative[: -len(HANDLER_SUFFIX)]
+            try:
+                self._handler_suite_map[resource] = _load_handler_file(path, handler_encoding)
+            except BaseException as e:  # a handler's SystemExit must not stop the server
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                self._warn(f"handler {path} skipped: {type(e).__name__}: {e}")
+
+    def _handler_files(self, scan: Path, real_root: Path, allow_outside: bool) -> list[Path]:
+        files = []
+        for directory, subdirs, names in os.walk(scan, followlinks=allow_outside):
+            subdirs.sort()
+            for name in sorted(names):
+                if not name.endswith(HANDLER_SUFFIX):
+                    continue
+                path = Path(directory) / name
+                if not allow_outside and not _is_within(path.resolve(), real_root):
+                    self._warn(f"handler {path} skipped: it resolves outside the handler root "
+                               "(see --allow-handlers-outside-root-dir)")
+                    continue
+                files.append(path)
+        return files
+
+    def _warn(self, message: str) -> None:
+        _logger.warning("%s", message)
+        self._source_warnings.append(message)
+
+    def source_warnings(self) -> list[str]:
+        """Problems met while loading handler files, one line each."""
+        return list(self._source_warnings)
+
+    def resources(self) -> list[str]:
+        """The resources that have a handler, sorted."""
+        return sorted(self._handler_suite_map)
+
+    def add_resource_path_alias(self, alias_resource_path: str, existing_resource_path: str) -> None:
+        """Serves `alias_resource_path` with the handler of an existing resource."""
+        suite = self._handler_suite_map.get(existing_resource_path)
+        if suite is None:
+            raise DispatchException(f"no handler for {existing_resource_path!r} to alias")
+        self._handler_suite_map[alias_resource_path] = suite
+
+    def get_handler_suite(self, resource: str) -> HandlerSuite | None:
+        return self._handler_suite_map.get(resource_path(resource))
+
+    def _suite(self, request: Any) -> HandlerSuite:
+        suite = self.get_handler_suite(request.ws_resource)
+        if suite is None:
+            raise DispatchException(f"no handler for {request.ws_resource!r}", HTTP_STATUS_NOT_FOUND)
+        return suite
+
+    def do_extra_handshake(self, request: Any) -> None:
+        """Runs the handler's handshake hook; a failure refuses the handshake (403).
+
+        AbortedByUserException passes through: the connection is dropped unanswered.
+        A HandshakeException keeps the status it names.
+        """
+        suite = self._suite(request)
+        try:
+            suite.do_extra_handshake(request)
+        except (AbortedByUserException, HandshakeException):
+            raise
+        except Exception as e:
+            _logger.warning("%s raised %s: %s", _DO_EXTRA_HANDSHAKE, type(e).__name__, e,
+                            exc_info=_logger.isEnabledFor(logging.DEBUG))
+            raise HandshakeException(
+                f"{_DO_EXTRA_HANDSHAKE} of {request.ws_resource} failed: {e}",
+                HTTP_STATUS_FORBIDDEN,
+            ) from e
+
+    def transfer_data(self, request: Any) -> None:
+        """Runs the handler's session, then closes: 1000 on return, 1011 on an exception."""
+        suite = self._suite(request)
+        stream = request.ws_stream
+        try:
+            suite.transfer_data(request)
+        except ConnectionTerminatedException as e:
+            _logger.debug("connection ended in %s: %s", request.ws_resource, e)
+            return
+        except AbortedByUserException:
+            return
+        except Exception:
+            _logger.exception("%s of %s raised", _TRANSFER_DATA, request.ws_resource)
+            try:
+                stream.close_connection(STATUS_INTERNAL_ENDPOINT_ERROR, "handler error")
+            except ConnectionTerminatedException:
+                pass
+            return
+        if not request.server_terminated:
+            try:
+                stream.close_connection()
+            except ConnectionTerminatedException:
+                pass
+
+    def passive_closing_handshake(self, request: Any) -> tuple[int | None, str]:
+        """The close (code, reason) to answer a client's close with."""
+        suite = self.get_handler_suite(request.ws_resource)
+        handler = suite.passive_closing_handshake if suite else default_passive_closing_handshake
+        return handler(request)
+
+
+def load_handler_map(dispatcher: Dispatcher, map_file: str) -> None:
+    """Adds aliases from a map file: `alias existing` per line, `#` comments.
+
+    A line that is malformed or names an unknown resource is logged and skipped.
+    """
+    path = Path(map_file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DispatchException(f"cannot read handler map file {map_file!r}: {e}") from None
+    for number, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            _logger.warning("%s line %d: expected 'alias existing', got %r", map_file, number, line)
+            continue
+        try:
+            dispatcher.add_resource_path_alias(parts[0], parts[1])
+        except DispatchException as e:
+            _logger.warning("%s line %d: %s", map_file, number, e)
+
+
+__all__ = ["DispatchException", "Dispatcher", "HandlerSuite", "load_handler_map"]

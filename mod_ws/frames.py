@@ -1,0 +1,190 @@
+"""The RFC 6455 frame codec: headers in and out of bytes, masking, close payloads.
+
+Pure functions over bytes: no sockets, no connection state. Parsing never loops over
+payload bytes in Python; masking is one big-integer XOR, which runs in C.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+from mod_ws.common import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_CONTINUATION,
+    OPCODE_PING,
+    OPCODE_PONG,
+    OPCODE_TEXT,
+    STATUS_NO_STATUS_RECEIVED,
+    is_valid_close_code,
+)
+from mod_ws.exceptions import InvalidFrameException
+
+KNOWN_OPCODES = frozenset(
+    (OPCODE_CONTINUATION, OPCODE_TEXT, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG)
+)
+MAX_CONTROL_PAYLOAD = 125
+MAX_HEADER_SIZE = 14  # 2 + 8-byte length + 4-byte mask key
+
+_PACK_16 = struct.Struct("!BBH").pack
+_PACK_64 = struct.Struct("!BBQ").pack
+_UNPACK_16 = struct.Struct("!H").unpack_from
+_UNPACK_64 = struct.Struct("!Q").unpack_from
+
+
+class FrameHeader(NamedTuple):
+    """A parsed frame header; `mask_key` is None for an unmasked frame."""
+
+    fin: bool
+    rsv1: bool
+    rsv2: bool
+    rsv3: bool
+    opcode: int
+    payload_length: int
+    mask_key: bytes | None
+
+    @property
+    def rsv_bits(self) -> int:
+        """The three reserved bits as they sit in the first byte (0x70 mask)."""
+        return (self.rsv1 << 6) | (self.rsv2 << 5) | (self.rsv3 << 4)
+
+
+def parse_frame_header(data: bytes | bytearray, pos: int = 0) -> tuple[FrameHeader, int] | None:
+    """Parses the header starting at `data[pos]`.
+
+    Returns the header and the offset where its payload starts, or None when `data`
+    does not yet hold the whole header. Raises InvalidFrameException for a 64-bit length
+    with the most significant bit set (RFC 6455 section 5.2).
+    """
+    available = len(data) - pos
+    if available < 2:
+        return None
+    first = data[pos]
+    second = data[pos + 1]
+    length = second & 0x7F
+    offset = pos + 2
+    if length == 126:
+        if available < 4:
+            return None
+        (length,) = _UNPACK_16(data, offset)
+        offset += 2
+    elif length == 127:
+        if available < 10:
+            return None
+        (length,) = _UNPACK_64(data, offset)
+        if length >> 63:
+            raise InvalidFrameException("64-bit payload length has its most significant bit set")
+        offset += 8
+    mask_key = None
+    if second & 0x80:
+        if len(data) < offset + 4:
+            return None
+        mask_key = bytes(data[offset : offset + 4])
+        offset += 4
+    header = FrameHeader(
+        bool(first & 0x80),
+        bool(first & 0x40),
+        bool(first & 0x20),
+        bool(first & 0x10),
+        first & 0x0F,
+        length,
+        mask_key,
+    )
+    return header, offset
+
+
+def encode_frame_header(
+    opcode: int,
+    payload_length: int,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask_key: bytes | None = None,
+) -> bytes:
+    """Encodes a frame header with the shortest length encoding (RFC 6455 section 5.2)."""
+    if not 0 <= opcode <= 0xF:
+        raise ValueError(f"opcode {opcode} out of range")
+    if not 0 <= payload_length < 1 << 63:
+        raise ValueError(f"payload length {payload_length} out of range")
+    first = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
+    mask_bit = 0x80 if mask_key is not None else 0
+    if payload_length < 126:
+        header = bytes((first, mask_bit | payload_length))
+    elif payload_length < 0x10000:
+        header = _PACK_16(first, mask_bit | 126, payload_length)
+    else:
+        header = _PACK_64(first, mask_bit | 127, payload_length)
+    if mask_key is not None:
+        if len(mask_key) != 4:
+            raise ValueError("a masking key is 4 bytes")
+        header += mask_key
+    return header
+
+
+def apply_mask(payload: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
+    """Masks or unmasks `payload` with the 4-byte key (RFC 6455 section 5.3).
+
+    The key is repeated to the payload's length and XORed as one integer, so the loop
+    runs in C however large the payload is.
+    """
+    length = len(payload)
+    if length == 0:
+        return b""
+    repeated = (mask_key * ((length >> 2) + 1))[:length]
+    masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
+    return masked.to_bytes(length, "little")
+
+
+def build_frame(
+    opcode: int,
+    payload: bytes,
+    fin: bool = True,
+    rsv1: bool = False,
+    rsv2: bool = False,
+    rsv3: bool = False,
+    mask_key: bytes | None = None,
+) -> bytes:
+    """Builds one complete frame, ready for a single `sendall`."""
+    header = encode_frame_header(opcode, len(payload), fin, rsv1, rsv2, rsv3, mask_key)
+    if mask_key is not None:
+        payload = apply_mask(payload, mask_key)
+    return header + payload
+
+
+def encode_close_payload(code: int | None, reason: str | bytes = "") -> bytes:
+    """Builds a Close frame body: nothing, or a 2-byte code and a UTF-8 reason."""
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a status code")
+        return b""
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError(f"close code {code} out of range")
+    if isinstance(reason, str):
+        reason = reason.encode("utf-8")
+    body = struct.pack("!H", code) + reason
+    if len(body) > MAX_CONTROL_PAYLOAD:
+        raise ValueError("close code and reason exceed 125 bytes")
+    return body
+
+
+def decode_close_payload(payload: bytes) -> tuple[int, str]:
+    """Validates a received Close body and returns (code, reason).
+
+    An empty body means STATUS_NO_STATUS_RECEIVED (1005). A 1-byte body or a code that
+    may not be sent raises InvalidFrameException (1002); so does a reason that is not
+    UTF-8, since the Close frame itself is then malformed.
+    """
+    if not payload:
+        return STATUS_NO_STATUS_RECEIVED, ""
+    if len(payload) == 1:
+        raise InvalidFrameException("close frame body of 1 byte")
+    (code,) = _UNPACK_16(payload, 0)
+    if not is_valid_close_code(code):
+        raise InvalidFrameException(f"close code {code} may not be sent")
+    try:
+        reason = payload[2:].decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidFrameException(f"close reason is not valid UTF-8: {e}") from None
+    return code, reason

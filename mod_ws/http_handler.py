@@ -1,0 +1,346 @@
+"""One client connection, from its first HTTP request to its last byte.
+
+Reads request heads within size and time bounds, then either completes a WebSocket
+handshake and hands the connection to its handler, or serves a static file (keeping
+the connection alive for the next request). Every refusal is an HTTP status with a
+one-line reason, logged; the protocol rules themselves live in mod_ws.handshake and
+mod_ws.stream.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mod_ws import handshake
+from mod_ws.common import (
+    HTTP_STATUS_BAD_REQUEST,
+    HTTP_STATUS_HEADERS_TOO_LARGE,
+    HTTP_STATUS_FORBIDDEN,
+    HTTP_STATUS_METHOD_NOT_ALLOWED,
+    HTTP_STATUS_NOT_FOUND,
+    HTTP_STATUS_NOT_IMPLEMENTED,
+    HTTP_STATUS_REQUEST_TIMEOUT,
+    STATUS_GOING_AWAY,
+    UPGRADE_HEADER,
+)
+from mod_ws.dispatch import Dispatcher
+from mod_ws.exceptions import (
+    AbortedByUserException,
+    ConnectionTerminatedException,
+    DispatchException,
+    HandshakeException,
+)
+from mod_ws.http_request import HttpError, RequestHead, parse_request_head
+from mod_ws.request import Connection, WebSocketRequest
+from mod_ws.static_files import content_type, directory_listing, resolve_static_path
+from mod_ws.stream import Stream, StreamOptions
+from mod_ws.transport import Transport
+
+_logger = logging.getLogger("mod_ws.http")
+_access_logger = logging.getLogger("mod_ws.access")
+
+SERVER_NAME = "mod_ws"
+_KNOWN_METHODS = frozenset(("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"))
+_DRAIN_LIMIT = 1 << 20  # bytes read and discarded while closing a connection
+_FILE_CHUNK = 1 << 16
+
+
+@dataclass
+class ServerConfig:
+    """What every connection needs from the server's options."""
+
+    document_root: Path
+    dispatcher: Dispatcher
+    validation_host: str | None = None
+    validation_port: int | None = None
+    request_timeout: float = 10.0
+    max_request_header_size: int = 16384
+    close_timeout: float = 5.0
+    max_message_size: int = 64 * 1024 * 1024
+    follow_symlinks_out: bool = False
+    secure: bool = False
+
+
+def _format_response(status: int, headers: list[tuple[str, str]]) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    lines = [f"HTTP/1.1 {status} {phrase}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class ConnectionHandler:
+    """Serves one accepted connection on its own thread."""
+
+    def __init__(self, config: ServerConfig, transport: Transport, remote_addr, local_addr) -> None:
+        self.config = config
+        self.connection = Connection(transport, remote_addr, local_addr)
+        self.transport = transport
+        self.request: WebSocketRequest | None = None  # set once upgraded
+        self._closing = threading.Event()
+
+    # Life cycle.
+
+    def run(self) -> None:
+        try:
+            self._serve()
+        except ConnectionTerminatedException as e:
+            _logger.debug("%s: %s", self.connection.remote_addr, e)
+        except OSError as e:
+            _logger.debug("%s: connection error: %s", self.connection.remote_addr, e)
+        except Exception:
+            _logger.exception("unexpected error serving %s", self.connection.remote_addr)
+        finally:
+            self.transport.close()
+
+    def _serve(self) -> None:
+        keep_alive = True
+        while keep_alive and not self._closing.is_set():
+            head = self._read_request_head()
+            if head is None:
+                return
+            try:
+                keep_alive = self._handle(head)
+            except HttpError as e:
+                self._refuse(head, e.status, str(e), e.headers)
+                return
+
+    def _read_request_head(self) -> RequestHead | None:
+        """The next request head, or None when the client is gone or was answered."""
+        config = self.config
+        reader = self.connection.reader
+        deadline = time.monotonic() + config.request_timeout
+        try:
+            data = reader.read_until(b"\r\n\r\n", config.max_request_header_size, deadline)
+        except ConnectionTerminatedException:
+            return None  # closed between requests: nothing to answer
+        except ValueError:
+            self._refuse(None, HTTP_STATUS_HEADERS_TOO_LARGE,
+                         f"request head exceeds {config.max_request_header_size} bytes")
+            return None
+        except (TimeoutError, OSError):
+            if reader.buffered():
+                self._refuse(None, HTTP_STATUS_REQUEST_TIMEOUT,
+                             f"request head not received within {config.request_timeout:g} s")
+            return None
+        finally:
+            self._settimeout(None)
+        try:
+            return parse_request_head(data.lstrip(b"\r\n"))
+        except HttpError as e:
+            self._refuse(None, e.status, str(e), e.headers)
+            return None
+
+    def _settimeout(self, seconds: float | None) -> None:
+        try:
+            self.transport.settimeout(seconds)
+        except OSError:
+            pass
+
+    # Responses.
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+        self.connection.write(_format_response(status, [("Server", SERVER_NAME)] + headers) + body)
+
+    def _refuse(self, head: RequestHead | None, status: int, reason: str,
+                headers: list[tuple[str, str]] | None = None) -> None:
+        """Answers an error status with a one-line reason, logs it, and ends the connection."""
+        request_line = f"{head.method} {head.target}" if head else "-"
+        _logger.warning("%s %r: %d %s", self.connection.remote_addr, request_line, status, reason)
+        body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode("utf-8", "replace")
+        try:
+            self._send(status, (headers or []) + [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),
+            ], b"" if head is not None and head.method == "HEAD" else body)
+        except ConnectionTerminatedException:
+            return
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-closes and drains briefly, so unread input cannot reset our last bytes."""
+        self.transport.shutdown_write()
+        deadline = time.monotonic() + min(self.config.close_timeout, 2.0)
+        drained = 0
+        try:
+            while drained < _DRAIN_LIMIT:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self.transport.settimeout(remaining)
+                drained += len(self.connection.reader.read_some(_FILE_CHUNK))
+        except (ConnectionTerminatedException, OSError):
+            return
+
+    # Routing.
+
+    def _resource(self, head: RequestHead) -> str:
+        """The origin-form path and query, after validating an absolute-form target."""
+        target = head.target
+        if target.startswith("/"):
+            return target
+        parts = urlsplit(target)
+        if parts.scheme.lower() not in ("ws", "wss", "http", "https") or not parts.netloc:
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed request target {target[:80]!r}")
+        config = self.config
+        if config.validation_host and (parts.hostname or "").lower() != config.validation_host.lower():
+            raise HttpError(HTTP_STATUS_BAD_REQUEST,
+                            f"host {parts.hostname!r} in the request URI is not {config.validation_host!r}")
+        if config.validation_port:
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if port is None:
+                port = 443 if parts.scheme.lower() in ("wss", "https") else 80
+            if port != config.validation_port:
+                raise HttpError(HTTP_STATUS_BAD_REQUEST,
+                                f"port {port} in the request URI is not {config.validation_port}")
+        resource = parts.path or "/"
+        return resource + (f"?{parts.query}" if parts.query else "")
+
+    def _handle(self, head: RequestHead) -> bool:
+        """Serves one request; returns whether the connection may carry another."""
+        resource = self._resource(head)
+        dispatcher = self.config.dispatcher
+        wants_websocket = any(
+            item.strip().lower() == "websocket"
+            for value in head.headers.get_all(UPGRADE_HEADER) for item in value.split(",")
+        )
+        if dispatcher.get_handler_suite(resource) is not None:
+            self._handle_websocket(head, resource)
+            return False
+        if wants_websocket:
+            raise HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
+        if head.method in ("GET", "HEAD"):
+            return self._serve_static(head, resource)
+        if head.method in _KNOWN_METHODS:
+            raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED, f"method {head.method} is not allowed",
+                            [("Allow", "GET, HEAD")])
+        raise HttpError(HTTP_STATUS_NOT_IMPLEMENTED, f"method {head.method} is not implemented")
+
+    # Static files.
+
+    def _serve_static(self, head: RequestHead, resource: str) -> bool:
+        path = resource.split("?", 1)[0].split("#", 1)[0]
+        target = resolve_static_path(self.config.document_root, path, self.config.follow_symlinks_out)
+        keep_alive = self._keeps_alive(head)
+        connection_header = [("Connection", "keep-alive" if keep_alive else "close")]
+        if target.redirect is not None:
+            self._send(301, [("Location", target.redirect), ("Content-Length", "0")] + connection_header)
+            self._log_access(head, 301)
+            return keep_alive
+        if target.is_directory:
+            body = directory_listing(target.path, path)
+            self._send(200, [("Content-Type", "text/html; charset=utf-8"),
+                             ("Content-Length", str(len(body)))] + connection_header,
+                       b"" if head.method == "HEAD" else body)
+            self._log_access(head, 200)
+            return keep_alive
+        try:
+            file = target.path.open("rb")
+        except OSError as e:
+            raise HttpError(HTTP_STATUS_FORBIDDEN, f"cannot read {path}: {e.strerror}") from None
+        with file:
+            stat = target.path.stat()
+            headers = [
+                ("Content-Type", content_type(target.path)),
+                ("Content-Length", str(stat.st_size)),
+                ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True)),
+                ("Cache-Control", "no-cache"),
+            ] + connection_header
+            self._send(200, headers)
+            if head.method == "GET":
+                while chunk := file.read(_FILE_CHUNK):
+                    self.connection.write(chunk)
+        self._log_access(head, 200)
+        return keep_alive
+
+    @staticmethod
+    def _keeps_alive(head: RequestHead) -> bool:
+        tokens = {t.strip().lower() for v in head.headers.get_all("Connection") for t in v.split(",")}
+        if head.version >= (1, 1):
+            return "close" not in tokens
+        return "keep-alive" in tokens
+
+    def _log_access(self, head: RequestHead, status: int) -> None:
+        if _access_logger.isEnabledFor(logging.INFO):
+            _access_logger.info('%s "%s %s %s" %d', self.connection.remote_addr,
+                                head.method, head.target, head.version_string, status)
+
+    # WebSocket.
+
+    def _handle_websocket(self, head: RequestHead, resource: str) -> None:
+        config = self.config
+        dispatcher = config.dispatcher
+        try:
+            client = handshake.check_request(head.method, head.version, head.headers)
+        except HandshakeException as e:
+            raise HttpError(e.status, str(e), e.headers) from None
+        request = WebSocketRequest(head.method, resource, head.version_string, head.headers,
+                                   self.connection, config.secure)
+        request.ws_origin = client.origin
+        request.ws_version = client.version
+        request.ws_requested_protocols = client.protocols
+        request.ws_requested_extensions = client.extensions
+        request.ws_stream = Stream(
+            request,
+            StreamOptions(max_message_size=config.max_message_size, close_timeout=config.close_timeout),
+            passive_closing_handshake=dispatcher.passive_closing_handshake,
+        )
+        try:
+            dispatcher.do_extra_handshake(request)
+            handshake.check_selected_protocol(request.ws_protocol, request.ws_requested_protocols)
+        except AbortedByUserException as e:
+            _logger.info("%s: %s aborted the handshake: %s", self.connection.remote_addr, resource, e)
+            return
+        except (HandshakeException, DispatchException) as e:
+            raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
+        response_headers = handshake.build_response_headers(
+            client.key, request.ws_protocol, request.ws_extensions, request.extra_headers
+        )
+        self._send(101, response_headers)
+        self._log_access(head, 101)
+        self.request = request
+        if self._closing.is_set():  # shutdown began while we were handshaking
+            self.close_going_away()
+        dispatcher.transfer_data(request)
+        self._finish_websocket(request)
+
+    def _finish_websocket(self, request: WebSocketRequest) -> None:
+        """Ends the TCP connection after the closing handshake, or after failing it."""
+        stream = request.ws_stream
+        if not stream.failed:
+            if request.server_terminated and not request.client_terminated:
+                stream.wait_for_close(self.config.close_timeout)
+            if request.server_terminated and request.client_terminated:
+                return  # clean close: the server closes TCP first (RFC 6455 section 7.1.1)
+        self._linger()
+
+    def close_going_away(self) -> None:
+        """Called from the shutdown thread: tells the client the server is going away."""
+        self._closing.set()
+        request = self.request
+        if request is None:  # plain HTTP, idle or mid-handshake: nothing to say goodbye to
+            self.transport.shutdown()
+            return
+        if request.server_terminated:
+            return
+        try:
+            request.ws_stream.close_connection(STATUS_GOING_AWAY, "server shutting down",
+                                               wait_response=False)
+        except (ConnectionTerminatedException, OSError):
+            pass
+
+
+__all__ = ["ConnectionHandler", "ServerConfig"]

@@ -1,0 +1,131 @@
+"""HTTP/1.1 request heads: parsing (RFC 7230 section 3) and the header table.
+
+Pure functions over the bytes of a request line and its header lines; the size and
+time limits are enforced by the caller that reads them (mod_ws.http_handler).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+from mod_ws.common import (
+    HTTP_STATUS_BAD_REQUEST,
+    HTTP_STATUS_HEADERS_TOO_LARGE,
+    HTTP_STATUS_VERSION_NOT_SUPPORTED,
+    is_token,
+)
+
+MAX_HEADER_COUNT = 100
+
+_VERSION = re.compile(r"HTTP/(\d)\.(\d)\Z")
+# Request targets: visible ASCII only (RFC 7230 section 3.1.1 forbids white space).
+_TARGET = re.compile(r"[\x21-\x7e]+\Z")
+
+
+class HttpError(Exception):
+    """A request the server answers with `status` and closes."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or []
+
+
+class Headers:
+    """Case-insensitive header table that keeps repeated fields and their order.
+
+    Reads like the `headers_in` table pywebsocket3 handlers know: `get`, `[]`, `in`,
+    plus `get_all` for repeated fields.
+    """
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = list(items or [])
+
+    def add(self, name: str, value: str) -> None:
+        self._items.append((name, value))
+
+    def get_all(self, name: str) -> list[str]:
+        lowered = name.lower()
+        return [v for n, v in self._items if n.lower() == lowered]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.get_all(name)
+        return values[0] if values else default
+
+    def __getitem__(self, name: str) -> str:
+        values = self.get_all(name)
+        if not values:
+            raise KeyError(name)
+        return values[0]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and bool(self.get_all(name))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def keys(self) -> list[str]:
+        return [n for n, _ in self._items]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+@dataclass
+class RequestHead:
+    """A parsed request line and header fields."""
+
+    method: str
+    target: str
+    version: tuple[int, int]
+    headers: Headers
+
+    @property
+    def version_string(self) -> str:
+        return f"HTTP/{self.version[0]}.{self.version[1]}"
+
+
+def parse_request_head(data: bytes) -> RequestHead:
+    """Parses a request head that ends with an empty line; raises HttpError on faults."""
+    text = data.decode("latin-1")
+    lines = text.split("\r\n")
+    while lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise HttpError(HTTP_STATUS_BAD_REQUEST, "empty request")
+    parts = lines[0].split(" ")
+    if len(parts) != 3:
+        raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed request line {lines[0][:80]!r}")
+    method, target, version_text = parts
+    if not is_token(method):
+        raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed method {method[:40]!r}")
+    if not _TARGET.match(target):
+        raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed request target {target[:80]!r}")
+    match = _VERSION.match(version_text)
+    if not match:
+        raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed HTTP version {version_text[:20]!r}")
+    version = (int(match.group(1)), int(match.group(2)))
+    if version[0] != 1:
+        raise HttpError(HTTP_STATUS_VERSION_NOT_SUPPORTED, f"HTTP version {version_text} is not supported")
+    if len(lines) - 1 > MAX_HEADER_COUNT:
+        raise HttpError(HTTP_STATUS_HEADERS_TOO_LARGE, f"more than {MAX_HEADER_COUNT} header fields")
+    headers = Headers()
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, "obsolete header line folding")
+        name, colon, value = line.partition(":")
+        if not colon or not is_token(name):
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed header line {line[:80]!r}")
+        value = value.strip(" \t")
+        if any(c in value for c in "\r\n\0"):
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f"control character in header {name!r}")
+        headers.add(name, value)
+    return RequestHead(method, target, version, headers)

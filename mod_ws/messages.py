@@ -1,0 +1,160 @@
+"""Receive-side rules of RFC 6455: frames in, messages and control events out.
+
+`MessageAssembler` is pure state: the caller parses a header, asks `check_header` whether
+the frame may be read at all (so a bad frame fails before its payload is read), then
+hands over the unmasked payload. It owns fragmentation, interleaved control frames,
+UTF-8 validation (incremental, failing on the first bad frame) and the size limit.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import Union
+
+from mod_ws.common import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_CONTINUATION,
+    OPCODE_TEXT,
+)
+from mod_ws.exceptions import (
+    InvalidFrameException,
+    InvalidUTF8Exception,
+    MessageTooBigException,
+)
+from mod_ws.frames import KNOWN_OPCODES, MAX_CONTROL_PAYLOAD, FrameHeader, decode_close_payload
+
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
+
+# What `receive_frame` returns for a complete unit: (opcode, value) where value is
+# str for TEXT, bytes for BINARY/PING/PONG and (code, reason) for CLOSE.
+Event = tuple[int, Union[str, bytes, tuple[int, str]]]
+
+
+class Utf8Validator:
+    """Incremental UTF-8 decoding that rejects a bad sequence as early as it can.
+
+    CPython's incremental decoder already rejects most bad prefixes at once; an
+    encoded surrogate (ED A0..BF) is only caught when its third byte arrives, so
+    that prefix is checked here to fail on the frame that carries it.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = _Utf8Decoder()
+
+    def decode(self, data: bytes, final: bool) -> str:
+        try:
+            text = self._decoder.decode(data, final)
+        except UnicodeDecodeError as e:
+            raise InvalidUTF8Exception(f"text is not valid UTF-8: {e.reason}") from None
+        if not final:
+            pending = self._decoder.getstate()[0]
+            if len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                raise InvalidUTF8Exception("text is not valid UTF-8: encoded surrogate")
+        return text
+
+
+class MessageAssembler:
+    """Turns validated frames into messages, enforcing the RFC 6455 receive rules."""
+
+    def __init__(
+        self,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        require_mask: bool = True,
+        allowed_rsv_bits: int = 0,
+    ) -> None:
+        self.max_message_size = max_message_size
+        self.require_mask = require_mask
+        # RSV bits an extension has claimed (0x40 for RSV1, as in the header byte).
+        self.allowed_rsv_bits = allowed_rsv_bits
+        self._opcode: int | None = None  # opcode of the message in progress
+        self._parts: list = []
+        self._size = 0
+        self._utf8: Utf8Validator | None = None
+
+    @property
+    def in_message(self) -> bool:
+        """Is a fragmented message waiting for its continuation frames?"""
+        return self._opcode is not None
+
+    @property
+    def message_opcode(self) -> int | None:
+        """Opcode of the data message in progress, if any."""
+        return self._opcode
+
+    def check_header(self, header: FrameHeader) -> None:
+        """Fails a frame on its header alone, before its payload is read."""
+        opcode = header.opcode
+        if self.require_mask and header.mask_key is None:
+            raise InvalidFrameException("client frame is not masked")
+        if header.rsv_bits & ~self.allowed_rsv_bits:
+            raise InvalidFrameException(
+                f"reserved bits 0x{header.rsv_bits:02x} set without a negotiated extension"
+            )
+        if opcode not in KNOWN_OPCODES:
+            raise InvalidFrameException(f"reserved opcode 0x{opcode:x}")
+        if opcode >= OPCODE_CLOSE:
+            if not header.fin:
+                raise InvalidFrameException("fragmented control frame")
+            if header.payload_length > MAX_CONTROL_PAYLOAD:
+                raise InvalidFrameException(
+                    f"control frame payload of {header.payload_length} bytes exceeds 125"
+                )
+            return
+        if opcode == OPCODE_CONTINUATION:
+            if self._opcode is None:
+                raise InvalidFrameException("continuation frame without a message to continue")
+        elif self._opcode is not None:
+            raise InvalidFrameException("new data frame while a fragmented message is open")
+        size = self._size + header.payload_length
+        if size > self.max_message_size:
+            raise MessageTooBigException(
+                f"message of at least {size} bytes exceeds the limit of "
+                f"{self.max_message_size}"
+            )
+
+    def receive_frame(self, header: FrameHeader, payload: bytes) -> Event | None:
+        """Feeds one checked frame; returns a complete event or None mid-message."""
+        opcode = header.opcode
+        if opcode >= OPCODE_CLOSE:
+            if opcode == OPCODE_CLOSE:
+                return OPCODE_CLOSE, decode_close_payload(payload)
+            return opcode, payload
+        if opcode != OPCODE_CONTINUATION:
+            if header.fin:  # the common case: a whole message in one frame
+                if opcode == OPCODE_TEXT:
+                    try:
+                        return OPCODE_TEXT, payload.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        raise InvalidUTF8Exception(
+                            f"text is not valid UTF-8: {e.reason}"
+                        ) from None
+                return OPCODE_BINARY, payload
+            self._opcode = opcode
+            self._utf8 = Utf8Validator() if opcode == OPCODE_TEXT else None
+        self._size += len(payload)
+        if self._utf8 is not None:
+            self._parts.append(self._utf8.decode(payload, header.fin))
+        else:
+            self._parts.append(payload)
+        if not header.fin:
+            return None
+        message_opcode = self._opcode
+        parts = self._parts
+        self._opcode = None
+        self._parts = []
+        self._size = 0
+        self._utf8 = None
+        if message_opcode == OPCODE_TEXT:
+            return OPCODE_TEXT, "".join(parts)
+        return OPCODE_BINARY, b"".join(parts)
+
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "Event",
+    "MessageAssembler",
+    "Utf8Validator",
+]

@@ -1,0 +1,408 @@
+"""The mod_ws command line and its optional config file.
+
+Every pywebsocket3 standalone option is accepted under the same names (dash and
+underscore spellings, same short forms, same ``dest``), so existing scripts and
+``[pywebsocket]`` config files keep working. Every failure is reported as one line,
+``mod_ws: error: <what is wrong>``, with exit status 2: whoever runs a test server
+from a script wants the reason, not a usage dump or a traceback. Config file errors
+name the file and line, because configargparse alone would report them as if they
+had been typed on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import io
+import re
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import NoReturn
+
+import configargparse
+
+PROG = "mod_ws"
+
+LOG_LEVEL_CHOICES = ("fine", "debug", "info", "warning", "warn", "error", "critical")
+DEFLATE_LOG_LEVEL_CHOICES = ("debug", "info", "warning", "warn", "error", "critical")
+
+# Features whose options are accepted (so pywebsocket3 command lines parse) but
+# which this release cannot honour yet. One row per feature: when a feature is
+# implemented, delete its row and the options start working.
+_UNIMPLEMENTED_FEATURES: dict[str, tuple[str, ...]] = {
+    "TLS": (
+        "use_tls",
+        "private_key",
+        "certificate",
+        "tls_client_auth",
+        "tls_client_cert_optional",
+        "tls_client_ca",
+    ),
+    "Basic authentication": ("use_basic_auth",),
+    "CGI": ("cgi_paths",),
+}
+
+_TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+_FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+_ACCEPTED_SECTIONS = frozenset({"pywebsocket", "mod_ws"})
+
+_SECTION_RE = re.compile(r"^\[\s*(?P<name>[^\]]*?)\s*\]$")
+_ARGPARSE_PREFIX_RE = re.compile(r"^argument (?P<names>-[^\s:]*): ")
+_ENTRY_RE = re.compile(r"^(?P<key>[A-Za-z0-9][A-Za-z0-9_-]*)\s*[=:]\s*(?P<value>.*)$")
+
+
+class OptionError(Exception):
+    """An option value that parses but makes no sense; becomes a one-line error."""
+
+
+class _LineError(Exception):
+    """What is wrong with one config file line; the caller adds file and line number."""
+
+
+# --- value types -----------------------------------------------------------------
+# Range checks live in the `type` callables so that the command line and the config
+# file reject a value with the same words.
+
+
+def _int_in_range(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
+    """Return an argparse type accepting integers within [low, high]."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({_describe_range(low, high)})")
+        return value
+
+    return convert
+
+
+def _float_at_least(low: float, *, inclusive: bool) -> Callable[[str], float]:
+    """Return an argparse type accepting finite floats above (or at) low."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"invalid float value: {text!r}")
+        if value < low or (not inclusive and value == low):
+            bound = f">= {low:g}" if inclusive else f"> {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range (must be {bound})")
+        return value
+
+    return convert
+
+
+def _describe_range(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"must be {low}..{high}"
+    if low is not None:
+        return f"must be >= {low}"
+    return f"must be <= {high}"
+
+
+def _codec_name(text: str) -> str:
+    """Accept only encodings Python can actually decode handler files with."""
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {text!r}") from None
+    return text
+
+
+# --- config file -----------------------------------------------------------------
+
+
+class _ConfigFileFormat(configargparse.ConfigFileParser):
+    """Reads ``key = value`` files and checks each entry while its line is known.
+
+    configargparse turns config entries into command line arguments before argparse
+    sees them, so an error found later could not say which line caused it. Checking
+    keys and values here keeps the line number in every message.
+    """
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self._parser = parser
+
+    def get_syntax_description(self) -> str:
+        return (
+            "Config file lines are 'key = value' (or 'key: value') with a long option "
+            "name as key in either spelling (log_level or log-level); flags take "
+            "true/false/yes/no/on/off/1/0; lines starting with # or ; are comments; a "
+            "[pywebsocket] or [mod_ws] section line is allowed."
+        )
+
+    def parse(self, stream: Iterable[str]) -> OrderedDict[str, str]:
+        source = getattr(stream, "name", "config file")
+        keys = self._settable_keys()
+        items: OrderedDict[str, str] = OrderedDict()
+        first_line_of: dict[str, int] = {}
+        for number, raw in enumerate(stream, start=1):
+            try:
+                entry = self._parse_line(raw.strip(), keys)
+                if entry is None:
+                    continue
+                key, value = entry
+                if key in first_line_of:
+                    raise _LineError(f"--{key} is already set on line {first_line_of[key]}")
+            except _LineError as exc:
+                raise configargparse.ConfigFileParserException(f"{source} line {number}: {exc}") from None
+            first_line_of[key] = number
+            items[key] = value
+        return items
+
+    @staticmethod
+    def _parse_line(line: str, keys: dict[str, argparse.Action]) -> tuple[str, str] | None:
+        """Return (canonical key, checked value), or None for a line that sets nothing."""
+        if not line or line[0] in "#;":
+            return None
+        section = _SECTION_RE.match(line)
+        if section:
+            if section["name"] not in _ACCEPTED_SECTIONS:
+                raise _LineError(f"unknown section {line!r} (only [pywebsocket] or [mod_ws] may appear)")
+            return None
+        entry = _ENTRY_RE.match(line)
+        if not entry:
+            raise _LineError(f"expected 'key = value', got {line!r}")
+        action = keys.get(entry["key"].lower())
+        if action is None:
+            raise _LineError(f"unknown option {entry['key']!r}")
+        name = _display_name(action)
+        try:
+            value = _check_config_value(action, entry["value"])
+        except argparse.ArgumentTypeError as exc:
+            raise _LineError(f"{name}: {exc}") from None
+        return name[2:], value
+
+    def serialize(self, items: OrderedDict[str, str]) -> str:
+        return "".join(f"{key} = {value}\n" for key, value in items.items())
+
+    def _settable_keys(self) -> dict[str, argparse.Action]:
+        """Map every accepted config key to its action (not --help, not --config)."""
+        keys: dict[str, argparse.Action] = {}
+        for action in self._parser._actions:
+            if isinstance(action, argparse._HelpAction) or getattr(action, "is_config_file_arg", False):
+                continue
+            for option in action.option_strings:
+                if option.startswith("--"):
+                    keys[option[2:].lower()] = action
+        return keys
+
+
+def _check_config_value(action: argparse.Action, text: str) -> str:
+    """Validate one config value; return the text configargparse should receive."""
+    if action.nargs == 0:  # a flag
+        word = text.lower()
+        if word in _TRUE_WORDS:
+            return "true"
+        if word in _FALSE_WORDS:
+            return "false"
+        raise argparse.ArgumentTypeError(
+            f"invalid flag value {text!r} (use true/false, yes/no, on/off or 1/0)"
+        )
+    try:
+        value = action.type(text) if action.type is not None else text
+    except (TypeError, ValueError):
+        type_name = getattr(action.type, "__name__", "")
+        raise argparse.ArgumentTypeError(f"invalid {type_name} value: {text!r}") from None
+    if action.choices is not None and value not in action.choices:
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {text!r} (choose from {', '.join(map(str, action.choices))})"
+        )
+    return text
+
+
+def _display_name(action: argparse.Action) -> str:
+    """The dash spelling of an option's long name, as used in messages."""
+    return next(option for option in action.option_strings if option.startswith("--"))
+
+
+# --- the parser ------------------------------------------------------------------
+
+
+class _Parser(configargparse.ArgumentParser):
+    """A configargparse parser whose every complaint is one line on stderr."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            config_file_parser_class=_ConfigFileFormat(self),
+            config_file_open_func=self._open_config_file,
+            **kwargs,
+        )
+
+    def error(self, message: str) -> NoReturn:
+        one_line = " ".join(str(message).split())
+        # argparse says "argument -p/--port: ..."; name the option the way config
+        # file errors do ("--port: ...") so both sources read alike.
+        named = _ARGPARSE_PREFIX_RE.match(one_line)
+        if named:
+            spellings = named["names"].split("/")
+            name = next((s for s in spellings if s.startswith("--")), spellings[0])
+            one_line = f"{name}: {one_line[named.end():]}"
+        self.exit(2, f"{self.prog}: error: {one_line}\n")
+
+    def _open_config_file(self, path: str) -> io.StringIO:
+        """Read the whole file up front so unreadable files fail with a plain reason."""
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            self.error(f"cannot read config file {path!r}: {exc.strerror or exc}")
+        except UnicodeDecodeError as exc:
+            self.error(f"cannot read config file {path!r}: not UTF-8 text ({exc.reason} at byte {exc.start})")
+        stream = io.StringIO(text)
+        stream.name = path
+        return stream
+
+
+def _add(group: argparse._ActionsContainer, *flags: str, **kwargs: object) -> argparse.Action:
+    """Add an option under each flag plus the underscore spelling of each long flag."""
+    names = list(flags)
+    for flag in flags:
+        if flag.startswith("--") and "-" in flag[2:]:
+            names.append("--" + flag[2:].replace("-", "_"))
+    return group.add_argument(*names, **kwargs)
+
+
+def build_parser() -> configargparse.ArgumentParser:
+    """Build the mod_ws option parser (pywebsocket3 options plus mod_ws limits)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Standalone threaded WebSocket test server, compatible with pywebsocket3.",
+    )
+    parser.add_argument(
+        "--config",
+        dest="config_file",
+        is_config_file=True,
+        metavar="FILE",
+        help="read options from FILE ('key = value' lines); the command line overrides it",
+    )
+
+    listen = parser.add_argument_group("listening")
+    _add(listen, "-H", "--server-host", dest="server_host", default="",
+         help="host name or address to listen on (default: all interfaces)")
+    _add(listen, "-p", "--port", dest="port", type=_int_in_range(0, 65535), default=80,
+         help="port to listen on (0 picks a free port; default: %(default)s)")
+    _add(listen, "-V", "--validation-host", dest="validation_host", default=None,
+         help="host name that absolute request URIs must name")
+    _add(listen, "-P", "--validation-port", dest="validation_port", type=_int_in_range(1, 65535),
+         default=None, help="port that absolute request URIs must name")
+    _add(listen, "-q", "--queue", dest="request_queue_size", type=_int_in_range(1), default=128,
+         help="listen backlog of pending connections (default: %(default)s)")
+
+    handlers = parser.add_argument_group("handlers and files")
+    _add(handlers, "-d", "--document-root", dest="document_root", default=".",
+         help="directory served over plain HTTP (default: %(default)s)")
+    _add(handlers, "-w", "--websock-handlers", dest="websock_handlers", default=None,
+         help="root directory of *_wsh.py handler files (default: the document root)")
+    _add(handlers, "-m", "--websock-handlers-map-file", dest="websock_handlers_map_file", default=None,
+         help="file of 'alias_path existing_path' lines that add resource aliases")
+    _add(handlers, "-s", "--scan-dir", dest="scan_dir", default=None,
+         help="scan only this directory under the handler root, to save start-up time")
+    _add(handlers, "--allow-handlers-outside-root-dir", dest="allow_handlers_outside_root_dir",
+         action="store_true", help="load handlers whose real path leaves the handler root")
+    _add(handlers, "--allow-symlinks-outside-document-root", dest="allow_symlinks_outside_document_root",
+         action="store_true", help="serve static files whose real path leaves the document root")
+    _add(handlers, "--handler-encoding", dest="handler_encoding", type=_codec_name, default=None,
+         help="text encoding of handler files (default: the locale's)")
+    _add(handlers, "-x", "--cgi-paths", dest="cgi_paths", default=None,
+         help="comma-separated CGI paths under the document root (not supported yet)")
+
+    security = parser.add_argument_group("TLS and authentication (not supported yet)")
+    _add(security, "-t", "--tls", dest="use_tls", action="store_true", help="serve wss:// over TLS")
+    _add(security, "-k", "--private-key", dest="private_key", default=None, help="TLS private key file")
+    _add(security, "-c", "--certificate", dest="certificate", default=None, help="TLS certificate file")
+    _add(security, "--tls-client-auth", dest="tls_client_auth", action="store_true",
+         help="ask every client for a TLS certificate")
+    _add(security, "--tls-client-cert-optional", dest="tls_client_cert_optional", action="store_true",
+         help="with --tls-client-auth, let clients connect without a certificate")
+    _add(security, "--tls-client-ca", dest="tls_client_ca", default=None,
+         help="PEM file of CA certificates that client certificates must chain to")
+    _add(security, "--basic-auth", dest="use_basic_auth", action="store_true",
+         help="require HTTP Basic authentication")
+    _add(security, "--basic-auth-credential", dest="basic_auth_credential", default="test:test",
+         help="user:password accepted by --basic-auth (default: %(default)s)")
+
+    limits = parser.add_argument_group("limits")
+    _add(limits, "--request-timeout", dest="request_timeout", type=_float_at_least(0, inclusive=False),
+         default=10.0, help="seconds allowed to receive the HTTP request line and headers "
+         "(default: %(default)s)")
+    _add(limits, "--max-request-header-size", dest="max_request_header_size", type=_int_in_range(1024),
+         default=16384, help="largest request line plus headers, in bytes (default: %(default)s)")
+    _add(limits, "--close-timeout", dest="close_timeout", type=_float_at_least(0, inclusive=True),
+         default=5.0, help="seconds to wait for the peer's close frame (default: %(default)s)")
+    _add(limits, "--max-message-size", dest="max_message_size", type=_int_in_range(1),
+         default=64 * 1024 * 1024, help="largest received message, in bytes (default: %(default)s)")
+    _add(limits, "--shutdown-timeout", dest="shutdown_timeout", type=_float_at_least(0, inclusive=True),
+         default=5.0, help="seconds to wait for connection threads at shutdown (default: %(default)s)")
+
+    logs = parser.add_argument_group("logging")
+    _add(logs, "-l", "--log-file", dest="log_file", default=None,
+         help="write the log to this rotating file instead of stderr")
+    _add(logs, "--log-level", dest="log_level", choices=LOG_LEVEL_CHOICES, default="warn",
+         help="lowest level logged (default: %(default)s)")
+    _add(logs, "--deflate-log-level", dest="deflate_log_level", choices=DEFLATE_LOG_LEVEL_CHOICES,
+         default="warn", help="lowest level logged by the deflate extension (default: %(default)s)")
+    _add(logs, "--log-max", dest="log_max", type=_int_in_range(1), default=256 * 1024,
+         help="bytes after which the log file is rotated (default: %(default)s)")
+    _add(logs, "--log-count", dest="log_count", type=_int_in_range(0), default=5,
+         help="rotated log files kept (default: %(default)s)")
+    _add(logs, "--thread-monitor-interval-in-sec", dest="thread_monitor_interval_in_sec", type=_int_in_range(),
+         default=-1, help="log the live threads every this many seconds; <= 0 disables "
+         "(default: %(default)s)")
+    return parser
+
+
+# --- validation ------------------------------------------------------------------
+
+
+def _reject_leftovers(leftovers: list[str]) -> None:
+    """mod_ws takes no positional arguments; say which word was not understood."""
+    words = [word for word in leftovers if word != "--"]
+    if not words:
+        return
+    word = words[0]
+    if word.startswith("-") and word != "-":
+        raise OptionError(f"unrecognized option {word.split('=', 1)[0]!r}")
+    raise OptionError(f"unexpected argument {word!r}")
+
+
+def _reject_unimplemented(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
+    """Refuse options of features this release lacks, rather than silently ignore them."""
+    by_dest = {action.dest: action for action in parser._actions}
+    for feature, dests in _UNIMPLEMENTED_FEATURES.items():
+        for dest in dests:
+            if getattr(options, dest) != parser.get_default(dest):
+                raise OptionError(
+                    f"{_display_name(by_dest[dest])} is not supported yet "
+                    f"({feature} arrives in a later release)"
+                )
+
+
+def _check_paths(options: argparse.Namespace) -> None:
+    """The document root is served directly, so it must exist before start-up."""
+    if not Path(options.document_root).is_dir():
+        raise OptionError(f"--document-root {options.document_root!r} is not a directory")
+
+
+def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse and validate argv (default sys.argv[1:]) and any --config file.
+
+    Exits with status 2 after one ``mod_ws: error: ...`` line on stderr if anything
+    is wrong.
+    """
+    parser = build_parser()
+    args = sys.argv[1:] if argv is None else list(argv)
+    options, leftovers = parser.parse_known_args(args)
+    try:
+        _reject_leftovers(leftovers)
+        _reject_unimplemented(parser, options)
+        _check_paths(options)
+    except OptionError as exc:
+        parser.error(str(exc))
+    return options

@@ -1,0 +1,90 @@
+"""What a handler is given: the request object and its raw connection.
+
+The attribute names are those pywebsocket3 handlers read and set (`ws_resource`,
+`ws_protocol`, `ws_stream`, `connection.remote_addr`, ...), so their code runs unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from mod_ws.exceptions import ConnectionTerminatedException
+from mod_ws.http_request import Headers
+from mod_ws.transport import ByteReader, Transport
+
+
+class Connection:
+    """One client connection: buffered reads, and writes serialised by one lock.
+
+    Handlers may write raw bytes (`write`) between frames the stream sends; the shared
+    lock keeps every write whole.
+    """
+
+    def __init__(self, transport: Transport, remote_addr: Any, local_addr: Any) -> None:
+        self.transport = transport
+        self.reader = ByteReader(transport)
+        self.write_lock = threading.Lock()
+        self.remote_addr = remote_addr
+        self.local_addr = local_addr
+
+    def write(self, data: bytes) -> None:
+        """Sends raw bytes, whole, between other writers' frames."""
+        with self.write_lock:
+            try:
+                self.transport.sendall(data)
+            except OSError as e:
+                raise ConnectionTerminatedException(f"connection lost while sending: {e}") from None
+
+    def read(self, length: int) -> bytes:
+        """Reads exactly `length` raw bytes (after any the server already buffered)."""
+        return bytes(self.reader.read_exact(length))
+
+    def get_local_addr(self) -> Any:
+        return self.local_addr
+
+    def get_remote_addr(self) -> Any:
+        return self.remote_addr
+
+
+class WebSocketRequest:
+    """The request handed to handlers' web_socket_* functions."""
+
+    def __init__(
+        self,
+        method: str,
+        uri: str,
+        protocol: str,
+        headers_in: Headers,
+        connection: Connection,
+        secure: bool = False,
+    ) -> None:
+        self.method = method
+        self.uri = uri
+        self.unparsed_uri = uri
+        self.protocol = protocol
+        self.headers_in = headers_in
+        self.connection = connection
+        self._secure = secure
+        # Headers a handler adds to the 101 response, as (name, value) pairs.
+        self.extra_headers: list[tuple[str, str]] = []
+        self.ws_resource = uri
+        self.ws_origin: str | None = None
+        self.ws_version: int | None = None
+        self.ws_protocol: str | None = None
+        self.ws_requested_protocols: list[str] | None = None
+        self.ws_extensions: list | None = None
+        self.ws_requested_extensions: list | None = None
+        self.ws_extension_processors: list = []
+        self.ws_deflate = False
+        self.ws_stream: Any = None
+        self.ws_close_code: int | None = None
+        self.ws_close_reason: str | None = None
+        self.server_terminated = False
+        self.client_terminated = False
+
+    def is_https(self) -> bool:
+        return self._secure
+
+    def __repr__(self) -> str:
+        return f"<WebSocketRequest {self.ws_resource!r} from {self.connection.remote_addr}>"

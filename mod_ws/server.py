@@ -1,0 +1,177 @@
+"""The listening server: sockets on every requested address, a thread per connection.
+
+Owns only sockets and threads. Shutdown stops accepting, tells every open WebSocket
+the server is going away (1001), waits a bounded time for the handlers to finish, then
+cuts whatever is left.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+
+from mod_ws.http_handler import ConnectionHandler, ServerConfig
+from mod_ws.transport import SocketTransport
+
+_logger = logging.getLogger(__name__)
+
+
+class ServerStartError(Exception):
+    """The server cannot listen where it was asked to."""
+
+
+def _bind(family: int, address: tuple, backlog: int, dual_stack: bool = False) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
+        sock.bind(address)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def open_listeners(host: str, port: int, backlog: int) -> list[socket.socket]:
+    """Listening sockets for `host` ('' means every IPv4 and IPv6 interface)."""
+    if not host:
+        if socket.has_ipv6:
+            try:
+                return [_bind(socket.AF_INET6, ("::", port), backlog, dual_stack=True)]
+            except OSError as e:
+                if e.errno not in (97, 99):  # EAFNOSUPPORT, EADDRNOTAVAIL: no IPv6 here
+                    raise ServerStartError(f"cannot listen on port {port}: {e.strerror}") from None
+        try:
+            return [_bind(socket.AF_INET, ("0.0.0.0", port), backlog)]
+        except OSError as e:
+            raise ServerStartError(f"cannot listen on port {port}: {e.strerror}") from None
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
+                                   socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise ServerStartError(f"cannot resolve --server-host {host!r}: {e.strerror}") from None
+    listeners: list[socket.socket] = []
+    seen = set()
+    for family, _, _, _, address in infos:
+        if address in seen:
+            continue
+        seen.add(address)
+        if port == 0 and listeners:  # every address shares the first one's port
+            address = (address[0], listeners[0].getsockname()[1]) + tuple(address[2:])
+        try:
+            listeners.append(_bind(family, address, backlog))
+        except OSError as e:
+            for sock in listeners:
+                sock.close()
+            raise ServerStartError(
+                f"cannot listen on {host} port {port} ({address[0]}): {e.strerror}"
+            ) from None
+    return listeners
+
+
+def _plain_address(address: tuple) -> tuple[str, int]:
+    """(host, port), with an IPv4-mapped IPv6 host (dual-stack socket) shown as IPv4."""
+    host = address[0]
+    if host.startswith("::ffff:") and "." in host:
+        host = host[len("::ffff:"):]
+    return host, address[1]
+
+
+def format_address(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class WebSocketServer:
+    """Accepts connections and runs each on its own thread."""
+
+    def __init__(self, config: ServerConfig, host: str, port: int, backlog: int = 128,
+                 shutdown_timeout: float = 5.0) -> None:
+        self.config = config
+        self.shutdown_timeout = shutdown_timeout
+        self.listeners = open_listeners(host, port, backlog)
+        self._handlers: dict[ConnectionHandler, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def addresses(self) -> list[tuple]:
+        return [sock.getsockname() for sock in self.listeners]
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Accepts until `shutdown` is called (from a signal handler or another thread)."""
+        with selectors.DefaultSelector() as selector:
+            for sock in self.listeners:
+                sock.setblocking(False)
+                selector.register(sock, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                for key, _ in selector.select(poll_interval):
+                    self._accept(key.fileobj)
+        self._close_all()
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            sock, remote = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:  # e.g. out of file descriptors: keep serving the others
+            _logger.warning("accept failed: %s", e)
+            time.sleep(0.05)
+            return
+        sock.setblocking(True)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            local = sock.getsockname()
+        except OSError:
+            sock.close()
+            return
+        handler = ConnectionHandler(self.config, SocketTransport(sock),
+                                    _plain_address(remote), _plain_address(local))
+        thread = threading.Thread(target=self._run, args=(handler,),
+                                  name=f"conn {format_address(remote)}", daemon=True)
+        with self._lock:
+            self._handlers[handler] = thread
+        thread.start()
+
+    def _run(self, handler: ConnectionHandler) -> None:
+        try:
+            handler.run()
+        finally:
+            with self._lock:
+                self._handlers.pop(handler, None)
+
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._handlers)
+
+    def shutdown(self) -> None:
+        """Asks `serve_forever` to stop; safe from signal handlers and other threads."""
+        self._stop.set()
+
+    def _close_all(self) -> None:
+        for sock in self.listeners:
+            sock.close()
+        with self._lock:
+            handlers = dict(self._handlers)
+        for handler in handlers:
+            handler.close_going_away()
+        deadline = time.monotonic() + self.shutdown_timeout
+        for thread in handlers.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            stragglers = dict(self._handlers)
+        for handler in stragglers:
+            handler.transport.shutdown()
+        for thread in stragglers.values():
+            thread.join(1.0)
+        if stragglers:
+            _logger.info("cut %d connection(s) still open at shutdown", len(stragglers))

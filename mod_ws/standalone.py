@@ -1,0 +1,102 @@
+"""`python -m mod_ws` / `mod_ws`: start the server from the command line or a config file.
+
+Everything a user can get wrong at start-up (options, paths, a port in use) ends in one
+line `mod_ws: error: ...` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from mod_ws.dispatch import Dispatcher, load_handler_map
+from mod_ws.exceptions import DispatchException
+from mod_ws.http_handler import ServerConfig
+from mod_ws.logging_setup import configure_logging, start_thread_monitor
+from mod_ws.options import PROG, parse_options
+from mod_ws.server import ServerStartError, WebSocketServer, format_address
+
+_logger = logging.getLogger("mod_ws")
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
+    """Loads every handler under the handler root (relative roots hang off -d)."""
+    document_root = Path(options.document_root)
+    handler_root = document_root / (options.websock_handlers or ".")
+    scan_dir = None
+    if options.scan_dir:
+        scan_dir = handler_root / options.scan_dir
+    dispatcher = Dispatcher(
+        str(handler_root),
+        str(scan_dir) if scan_dir else None,
+        allow_handlers_outside_root_dir=options.allow_handlers_outside_root_dir,
+        handler_encoding=options.handler_encoding,
+    )
+    if options.websock_handlers_map_file:
+        load_handler_map(dispatcher, options.websock_handlers_map_file)
+    return dispatcher
+
+
+def build_server(options: argparse.Namespace) -> WebSocketServer:
+    """The server the options describe, listening but not yet serving."""
+    dispatcher = build_dispatcher(options)
+    config = ServerConfig(
+        document_root=Path(options.document_root).resolve(),
+        dispatcher=dispatcher,
+        validation_host=options.validation_host,
+        validation_port=options.validation_port,
+        request_timeout=options.request_timeout,
+        max_request_header_size=options.max_request_header_size,
+        close_timeout=options.close_timeout,
+        max_message_size=options.max_message_size,
+        follow_symlinks_out=options.allow_symlinks_outside_document_root,
+    )
+    return WebSocketServer(config, options.server_host, options.port,
+                           options.request_queue_size, options.shutdown_timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the server until SIGINT or SIGTERM; returns the exit status."""
+    options = parse_options(argv)
+    try:
+        configure_logging(options)
+    except (OSError, ValueError) as e:
+        return _fail(str(e))
+    try:
+        server = build_server(options)
+    except (DispatchException, ServerStartError) as e:
+        return _fail(str(e))
+
+    def request_shutdown(signum: int, frame: object) -> None:
+        server.shutdown()
+
+    signal.signal(signal.SIGTERM, request_shutdown)
+    signal.signal(signal.SIGINT, request_shutdown)
+    monitor = start_thread_monitor(options)
+    resources = server.config.dispatcher.resources()
+    # Printed whatever the log level: test harnesses wait for this line.
+    print(
+        f"{PROG}: listening on {', '.join(format_address(a) for a in server.addresses)}; "
+        f"document root {options.document_root}; {len(resources)} handler(s): "
+        f"{' '.join(resources) or '(none)'}",
+        file=sys.stderr, flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        if monitor:
+            monitor.stop()
+    _logger.info("server stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

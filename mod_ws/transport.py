@@ -1,0 +1,172 @@
+"""Byte sources and sinks under a connection, and the buffered reader over them.
+
+`Stream` and the HTTP layer see only the small `Transport` interface (recv, recv_into,
+sendall, settimeout, shutdown_write, close), so TLS and other carriers can slot in
+without touching the protocol rules. `ByteReader` batches reads: one `recv` may carry
+many frames, and a large payload is received straight into its own buffer.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Protocol
+
+from mod_ws.exceptions import ConnectionTerminatedException
+
+RECV_CHUNK = 65536
+
+
+class Transport(Protocol):
+    """What the WebSocket and HTTP layers need from a connection."""
+
+    def recv(self, size: int) -> bytes: ...
+
+    def recv_into(self, buffer: memoryview) -> int: ...
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def settimeout(self, seconds: float | None) -> None: ...
+
+    def shutdown_write(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SocketTransport:
+    """A plain TCP socket as a Transport."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        # Bound methods taken once: these sit on the hot path.
+        self.recv = sock.recv
+        self.recv_into = sock.recv_into
+        self.sendall = sock.sendall
+        self.settimeout = sock.settimeout
+
+    def shutdown_write(self) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def shutdown(self) -> None:
+        """Unblocks any thread reading or writing: used at server shutdown."""
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class ByteReader:
+    """Buffered reads over a Transport; the only place bytes are pulled from it."""
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._buffer: bytes | bytearray = b""
+        self._pos = 0
+
+    @property
+    def buffer(self) -> bytes | bytearray:
+        """Unconsumed bytes start at `position`; read them, then call `consume`."""
+        return self._buffer
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def consume(self, offset: int) -> None:
+        """Marks the buffer as read up to `offset`."""
+        self._pos = offset
+
+    def buffered(self) -> int:
+        return len(self._buffer) - self._pos
+
+    def fill(self) -> None:
+        """Receives at least one more byte into the buffer, or raises on EOF."""
+        try:
+            data = self._transport.recv(RECV_CHUNK)
+        except (socket.timeout, TimeoutError):
+            raise
+        except OSError as e:
+            raise ConnectionTerminatedException(f"connection lost: {e}") from None
+        if not data:
+            raise ConnectionTerminatedException("connection closed by peer")
+        if self._pos >= len(self._buffer):
+            self._buffer = data
+        else:
+            self._buffer = self._buffer[self._pos :] + data
+        self._pos = 0
+
+    def read_exact(self, length: int) -> bytes | bytearray:
+        """Returns exactly `length` bytes, receiving a large remainder in place."""
+        start = self._pos
+        end = start + length
+        if end <= len(self._buffer):
+            self._pos = end
+            return self._buffer[start:end]
+        have = len(self._buffer) - start
+        if length - have <= RECV_CHUNK:
+            while len(self._buffer) - self._pos < length:
+                self.fill()
+            return self.read_exact(length)
+        result = bytearray(length)
+        view = memoryview(result)
+        view[:have] = self._buffer[start:]
+        self._buffer = b""
+        self._pos = 0
+        received = have
+        recv_into = self._transport.recv_into
+        try:
+            while received < length:
+                n = recv_into(view[received:])
+                if n == 0:
+                    raise ConnectionTerminatedException("connection closed by peer mid-frame")
+                received += n
+        except (socket.timeout, TimeoutError):
+            raise
+        except OSError as e:
+            raise ConnectionTerminatedException(f"connection lost: {e}") from None
+        finally:
+            view.release()
+        return result
+
+    def read_some(self, max_length: int) -> bytes:
+        """Returns up to `max_length` bytes, waiting only if nothing is buffered."""
+        if self.buffered() == 0:
+            self.fill()
+        start = self._pos
+        end = min(len(self._buffer), start + max_length)
+        self._pos = end
+        return bytes(self._buffer[start:end])
+
+    def read_until(self, delimiter: bytes, max_length: int, deadline: float | None) -> bytes:
+        """Returns bytes up to and including `delimiter`.
+
+        Raises ValueError when `max_length` bytes pass without it, and TimeoutError
+        when `deadline` (a time.monotonic() value) passes first.
+        """
+        searched = self._pos
+        while True:
+            index = self._buffer.find(delimiter, searched)
+            if index >= 0:
+                end = index + len(delimiter)
+                if end - self._pos > max_length:
+                    raise ValueError("delimiter beyond the size limit")
+                data = bytes(self._buffer[self._pos : end])
+                self._pos = end
+                return data
+            if len(self._buffer) - self._pos > max_length:
+                raise ValueError("no delimiter within the size limit")
+            searched = max(self._pos, len(self._buffer) - len(delimiter) + 1)
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("deadline passed")
+                self._transport.settimeout(remaining)
+            searched -= self._pos
+            self.fill()
+            searched += self._pos

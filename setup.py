@@ -1,0 +1,38 @@
+"""Package definition for mod_ws."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).parent
+VERSION = next(
+    line.split('"')[1]
+    for line in (ROOT / "mod_ws" / "__init__.py").read_text(encoding="utf-8").splitlines()
+    if line.startswith("__version__")
+)
+
+setup(
+    name="mod_ws",
+    version=VERSION,
+    description="A standalone WebSocket (RFC 6455) test server with pywebsocket3-style handlers",
+    long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    packages=find_packages(include=["mod_ws", "mod_ws.*"]),
+    python_requires=">=3.9",
+    install_requires=["pyopenssl", "configargparse"],
+    extras_require={
+        "test": [
+            "pytest",
+            "hypothesis",
+            "websockets",
+            "websocket-client",
+        ],
+    },
+    entry_points={"console_scripts": ["mod_ws = mod_ws.standalone:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Internet :: WWW/HTTP",
+        "Topic :: Software Development :: Testing",
+    ],
+)

@@ -1,0 +1,418 @@
+"""Tests of the mod_ws command line and config file (mod_ws.options)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from mod_ws.options import build_parser, parse_options
+
+
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run each test in an empty directory so relative config names stay short."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_config(name: str, text: str) -> str:
+    Path(name).write_text(text, encoding="utf-8")
+    return name
+
+
+def error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Parse argv expecting failure; return the single stderr line."""
+    with pytest.raises(SystemExit) as exit_info:
+        parse_options(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("mod_ws: error: ")
+    return lines[0]
+
+
+# --- defaults and spellings ------------------------------------------------------
+
+EXPECTED_DEFAULTS = {
+    "config_file": None,
+    "server_host": "",
+    "validation_host": None,
+    "port": 80,
+    "validation_port": None,
+    "websock_handlers": None,
+    "websock_handlers_map_file": None,
+    "scan_dir": None,
+    "allow_handlers_outside_root_dir": False,
+    "allow_symlinks_outside_document_root": False,
+    "document_root": ".",
+    "cgi_paths": None,
+    "use_tls": False,
+    "private_key": None,
+    "certificate": None,
+    "tls_client_auth": False,
+    "tls_client_cert_optional": False,
+    "tls_client_ca": None,
+    "use_basic_auth": False,
+    "basic_auth_credential": "test:test",
+    "log_file": None,
+    "log_level": "warn",
+    "deflate_log_level": "warn",
+    "thread_monitor_interval_in_sec": -1,
+    "log_max": 256 * 1024,
+    "log_count": 5,
+    "request_queue_size": 128,
+    "handler_encoding": None,
+    "request_timeout": 10.0,
+    "max_request_header_size": 16384,
+    "close_timeout": 5.0,
+    "max_message_size": 64 * 1024 * 1024,
+    "shutdown_timeout": 5.0,
+}
+
+
+def test_no_arguments_gives_every_documented_default() -> None:
+    assert vars(parse_options([])) == EXPECTED_DEFAULTS
+
+
+def test_build_parser_returns_a_configargparse_parser_named_mod_ws() -> None:
+    import configargparse
+
+    parser = build_parser()
+    assert isinstance(parser, configargparse.ArgumentParser)
+    assert parser.prog == "mod_ws"
+
+
+# (dash spelling, underscore spelling, short form or None, value, dest, parsed value)
+VALUED_OPTIONS = [
+    ("--server-host", "--server_host", "-H", "localhost", "server_host", "localhost"),
+    ("--validation-host", "--validation_host", "-V", "example.com", "validation_host", "example.com"),
+    ("--port", None, "-p", "8080", "port", 8080),
+    ("--validation-port", "--validation_port", "-P", "443", "validation_port", 443),
+    ("--websock-handlers", "--websock_handlers", "-w", "handlers", "websock_handlers", "handlers"),
+    ("--websock-handlers-map-file", "--websock_handlers_map_file", "-m", "map.txt",
+     "websock_handlers_map_file", "map.txt"),
+    ("--scan-dir", "--scan_dir", "-s", "sub", "scan_dir", "sub"),
+    ("--document-root", "--document_root", "-d", ".", "document_root", "."),
+    ("--basic-auth-credential", "--basic_auth_credential", None, "a:b", "basic_auth_credential", "a:b"),
+    ("--log-file", "--log_file", "-l", "x.log", "log_file", "x.log"),
+    ("--log-level", "--log_level", None, "fine", "log_level", "fine"),
+    ("--deflate-log-level", "--deflate_log_level", None, "debug", "deflate_log_level", "debug"),
+    ("--thread-monitor-interval-in-sec", "--thread_monitor_interval_in_sec", None, "3",
+     "thread_monitor_interval_in_sec", 3),
+    ("--log-max", "--log_max", None, "1000", "log_max", 1000),
+    ("--log-count", "--log_count", None, "0", "log_count", 0),
+    ("--queue", None, "-q", "7", "request_queue_size", 7),
+    ("--handler-encoding", "--handler_encoding", None, "latin-1", "handler_encoding", "latin-1"),
+    ("--request-timeout", "--request_timeout", None, "0.5", "request_timeout", 0.5),
+    ("--max-request-header-size", "--max_request_header_size", None, "1024",
+     "max_request_header_size", 1024),
+    ("--close-timeout", "--close_timeout", None, "0", "close_timeout", 0.0),
+    ("--max-message-size", "--max_message_size", None, "1", "max_message_size", 1),
+    ("--shutdown-timeout", "--shutdown_timeout", None, "2.5", "shutdown_timeout", 2.5),
+]
+
+
+@pytest.mark.parametrize(("dash", "underscore", "short", "text", "dest", "expected"), VALUED_OPTIONS)
+def test_every_spelling_of_an_option_sets_the_same_dest(
+    dash: str, underscore: str | None, short: str | None, text: str, dest: str, expected: object
+) -> None:
+    for spelling in filter(None, (dash, underscore, short)):
+        assert getattr(parse_options([spelling, text]), dest) == expected, spelling
+    assert getattr(parse_options([f"{dash}={text}"]), dest) == expected
+
+
+def test_allow_handlers_outside_root_dir_flag_works_in_both_spellings() -> None:
+    assert parse_options(["--allow-handlers-outside-root-dir"]).allow_handlers_outside_root_dir
+    assert parse_options(["--allow_handlers_outside_root_dir"]).allow_handlers_outside_root_dir
+
+
+def test_port_zero_is_accepted_so_the_os_can_pick_a_free_port() -> None:
+    assert parse_options(["-p", "0"]).port == 0
+
+
+def test_help_lists_every_long_option_in_both_spellings_and_exits_zero(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_options(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    parser = build_parser()
+    for action in parser._actions:
+        for option in action.option_strings:
+            assert option in text, option
+        assert action.help, action.dest
+    assert "--log_level" in text and "--log-level" in text
+
+
+# --- command line errors ---------------------------------------------------------
+
+
+def test_positional_argument_is_rejected_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["foo"]) == "mod_ws: error: unexpected argument 'foo'"
+
+
+def test_unknown_option_is_rejected_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["--bogus", "1"]) == "mod_ws: error: unrecognized option '--bogus'"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-p", "65536"], "--port: 65536 is out of range (must be 0..65535)"),
+        (["-p", "-1"], "--port: -1 is out of range (must be 0..65535)"),
+        (["-p", "abc"], "--port: invalid int value: 'abc'"),
+        (["-P", "0"], "--validation-port: 0 is out of range (must be 1..65535)"),
+        (["--log-max", "0"], "--log-max: 0 is out of range (must be >= 1)"),
+        (["--log-count", "-1"], "--log-count: -1 is out of range (must be >= 0)"),
+        (["-q", "0"], "--queue: 0 is out of range (must be >= 1)"),
+        (["--request-timeout", "0"], "--request-timeout: 0 is out of range (must be > 0)"),
+        (["--request-timeout", "nan"], "--request-timeout: invalid float value: 'nan'"),
+        (["--close-timeout", "-0.1"], "--close-timeout: -0.1 is out of range (must be >= 0)"),
+        (["--shutdown-timeout", "x"], "--shutdown-timeout: invalid float value: 'x'"),
+        (["--max-request-header-size", "1023"],
+         "--max-request-header-size: 1023 is out of range (must be >= 1024)"),
+        (["--max-message-size", "0"], "--max-message-size: 0 is out of range (must be >= 1)"),
+        (["--handler-encoding", "no-such-codec"], "--handler-encoding: unknown encoding 'no-such-codec'"),
+        (["--thread-monitor-interval-in-sec", "1.5"], "--thread-monitor-interval-in-sec: invalid int value: '1.5'"),
+    ],
+)
+def test_out_of_range_or_malformed_numbers_fail_with_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert error_line(capsys, argv) == f"mod_ws: error: {message}"
+
+
+def test_unknown_log_level_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    line = error_line(capsys, ["--log-level", "loud"])
+    assert line.startswith("mod_ws: error: --log-level: invalid choice: 'loud'")
+
+
+def test_deflate_log_level_does_not_accept_fine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "invalid choice: 'fine'" in error_line(capsys, ["--deflate-log-level", "fine"])
+
+
+def test_missing_option_value_fails_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["--port"]) == "mod_ws: error: --port: expected one argument"
+
+
+def test_document_root_must_be_an_existing_directory(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("a_file").write_text("")
+    assert error_line(capsys, ["-d", "missing"]) == "mod_ws: error: --document-root 'missing' is not a directory"
+    assert error_line(capsys, ["-d", "a_file"]) == "mod_ws: error: --document-root 'a_file' is not a directory"
+
+
+def test_handler_paths_are_not_checked_for_existence_here() -> None:
+    options = parse_options(["-w", "nowhere", "-s", "nowhere/sub", "-m", "no_map.txt"])
+    assert (options.websock_handlers, options.scan_dir) == ("nowhere", "nowhere/sub")
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "feature"),
+    [
+        (["--tls"], "--tls", "TLS"),
+        (["-t"], "--tls", "TLS"),
+        (["-k", "key.pem"], "--private-key", "TLS"),
+        (["-c", "cert.pem"], "--certificate", "TLS"),
+        (["--tls-client-auth"], "--tls-client-auth", "TLS"),
+        (["--tls_client_cert_optional"], "--tls-client-cert-optional", "TLS"),
+        (["--tls-client-ca", "ca.pem"], "--tls-client-ca", "TLS"),
+        (["--basic-auth"], "--basic-auth", "Basic authentication"),
+        (["-x", "/cgi"], "--cgi-paths", "CGI"),
+    ],
+)
+def test_options_of_unimplemented_features_are_refused(
+    capsys: pytest.CaptureFixture[str], argv: list[str], option: str, feature: str
+) -> None:
+    assert error_line(capsys, argv) == (
+        f"mod_ws: error: {option} is not supported yet ({feature} arrives in a later release)"
+    )
+
+
+def test_basic_auth_credential_alone_is_accepted() -> None:
+    assert parse_options(["--basic-auth-credential", "u:p"]).basic_auth_credential == "u:p"
+
+
+# --- config file -----------------------------------------------------------------
+
+
+def test_config_file_sets_options_in_either_spelling_and_separator() -> None:
+    name = write_config(
+        "config.ini",
+        "# a comment\n"
+        "; another comment\n"
+        "\n"
+        "log_level = debug\n"
+        "deflate-log-level=info\n"
+        "port: 8880\n"
+        "  server_host = 127.0.0.1  \n",
+    )
+    options = parse_options(["--config", name])
+    assert options.config_file == name
+    assert (options.log_level, options.deflate_log_level) == ("debug", "info")
+    assert (options.port, options.server_host) == (8880, "127.0.0.1")
+
+
+def test_pywebsocket_section_file_is_accepted() -> None:
+    name = write_config("legacy.conf", "[pywebsocket]\nport=9999\nlog_level=info\n")
+    options = parse_options(["--config", name])
+    assert (options.port, options.log_level) == (9999, "info")
+
+
+def test_mod_ws_section_header_is_accepted() -> None:
+    name = write_config("m.conf", "[mod_ws]\nmax_message_size = 4096\n")
+    assert parse_options(["--config", name]).max_message_size == 4096
+
+
+def test_command_line_overrides_the_config_file() -> None:
+    name = write_config("config.ini", "port = 1111\nlog-level = debug\nclose_timeout = 1\n")
+    options = parse_options(["--config", name, "-p", "2222", "--log_level=error"])
+    assert (options.port, options.log_level) == (2222, "error")
+    assert options.close_timeout == 1.0  # not given on the command line, so the file's
+
+
+def test_command_line_before_config_option_still_overrides_the_file() -> None:
+    name = write_config("config.ini", "port = 1111\n")
+    assert parse_options(["-p", "2222", "--config", name]).port == 2222
+
+
+@pytest.mark.parametrize("word", ["true", "TRUE", "yes", "On", "1"])
+def test_flag_in_config_file_set_by_true_words(word: str) -> None:
+    name = write_config("config.ini", f"allow_handlers_outside_root_dir = {word}\n")
+    assert parse_options(["--config", name]).allow_handlers_outside_root_dir is True
+
+
+@pytest.mark.parametrize("word", ["false", "False", "no", "OFF", "0"])
+def test_flag_in_config_file_left_unset_by_false_words(word: str) -> None:
+    name = write_config("config.ini", f"allow-handlers-outside-root-dir = {word}\n")
+    assert parse_options(["--config", name]).allow_handlers_outside_root_dir is False
+
+
+def test_flag_false_in_config_file_does_not_trip_the_unimplemented_check() -> None:
+    name = write_config("config.ini", "tls = false\nbasic_auth = no\n")
+    assert parse_options(["--config", name]).use_tls is False
+
+
+def test_flag_true_for_unimplemented_feature_in_config_file_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = write_config("config.ini", "[pywebsocket]\ntls = True\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: --tls is not supported yet (TLS arrives in a later release)"
+    )
+
+
+def test_bad_flag_word_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "\nallow_handlers_outside_root_dir = maybe\n")
+    line = error_line(capsys, ["--config", name])
+    assert line.startswith(
+        "mod_ws: error: config.ini line 2: --allow-handlers-outside-root-dir: invalid flag value 'maybe'"
+    )
+
+
+def test_unknown_config_key_names_file_and_line(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "# header\nport = 8000\nbogus = 1\n")
+    assert error_line(capsys, ["--config", name]) == "mod_ws: error: config.ini line 3: unknown option 'bogus'"
+
+
+def test_bad_config_value_names_file_line_and_option(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "[pywebsocket]\nlog_level = info\n\nport = abc\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: config.ini line 4: --port: invalid int value: 'abc'"
+    )
+
+
+def test_out_of_range_config_value_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "request_timeout = 0\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: config.ini line 1: --request-timeout: 0 is out of range (must be > 0)"
+    )
+
+
+def test_malformed_thread_monitor_interval_in_config_names_the_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = write_config("config.ini", "thread_monitor_interval_in_sec = soon\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: config.ini line 1: --thread-monitor-interval-in-sec: invalid int value: 'soon'"
+    )
+
+
+def test_bad_config_choice_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "log-level = loud\n")
+    assert error_line(capsys, ["--config", name]).startswith(
+        "mod_ws: error: config.ini line 1: --log-level: invalid choice: 'loud'"
+    )
+
+
+def test_bad_config_value_is_reported_even_when_the_command_line_overrides_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = write_config("config.ini", "port = abc\n")
+    assert "config.ini line 1: --port" in error_line(capsys, ["--config", name, "-p", "80"])
+
+
+def test_line_without_key_value_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "port = 1\nport 2\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: config.ini line 2: expected 'key = value', got 'port 2'"
+    )
+
+
+def test_unknown_section_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "[other]\n")
+    assert error_line(capsys, ["--config", name]).startswith(
+        "mod_ws: error: config.ini line 1: unknown section '[other]'"
+    )
+
+
+def test_same_option_twice_in_config_names_both_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "log_level = info\nlog-level = debug\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: config.ini line 2: --log-level is already set on line 1"
+    )
+
+
+def test_config_and_help_keys_cannot_be_set_from_a_config_file(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "config = other.ini\n")
+    assert error_line(capsys, ["--config", name]) == "mod_ws: error: config.ini line 1: unknown option 'config'"
+    name = write_config("help.ini", "help = true\n")
+    assert error_line(capsys, ["--config", name]) == "mod_ws: error: help.ini line 1: unknown option 'help'"
+
+
+def test_missing_config_file_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["--config", "x.ini"]) == (
+        "mod_ws: error: cannot read config file 'x.ini': No such file or directory"
+    )
+
+
+def test_directory_as_config_file_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("adir").mkdir()
+    assert error_line(capsys, ["--config", "adir"]).startswith("mod_ws: error: cannot read config file 'adir': ")
+
+
+def test_non_utf8_config_file_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    Path("latin.ini").write_bytes(b"server_host = caf\xe9\n")
+    assert error_line(capsys, ["--config", "latin.ini"]).startswith(
+        "mod_ws: error: cannot read config file 'latin.ini': not UTF-8 text"
+    )
+
+
+def test_config_document_root_is_validated(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("config.ini", "document_root = gone\n")
+    assert error_line(capsys, ["--config", name]) == "mod_ws: error: --document-root 'gone' is not a directory"
+
+
+def test_config_file_values_keep_their_text_verbatim() -> None:
+    name = write_config("config.ini", "basic_auth_credential = user:pa;ss#word\nserver_host =\n")
+    options = parse_options(["--config", name])
+    assert options.basic_auth_credential == "user:pa;ss#word"
+    assert options.server_host == ""
+
+
+def test_parse_options_returns_a_namespace() -> None:
+    assert isinstance(parse_options([]), argparse.Namespace)
