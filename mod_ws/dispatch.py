@@ -205,7 +205,12 @@ class Dispatcher:
         """The close (code, reason) to answer a client's close with."""
         suite = self.get_handler_suite(request.ws_resource)
         handler = suite.passive_closing_handshake if suite else default_passive_closing_handshake
-        return handler(request)
+        try:
+            code, reason = handler(request)
+        except Exception:
+            _logger.exception("%s of %s raised", _PASSIVE_CLOSING_HANDSHAKE, request.ws_resource)
+            return STATUS_INTERNAL_ENDPOINT_ERROR, ""
+        return code, reason or ""
 
 
 def load_handler_map(dispatcher: Dispatcher, map_file: str) -> None:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from mod_ws import handshake
 from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,
-    HTTP_STATUS_HEADERS_TOO_LARGE,
     HTTP_STATUS_FORBIDDEN,
+    HTTP_STATUS_HEADERS_TOO_LARGE,
     HTTP_STATUS_METHOD_NOT_ALLOWED,
     HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_NOT_IMPLEMENTED,
@@ -268,6 +268,9 @@ class ConnectionHandler:
 
     @staticmethod
     def _keeps_alive(head: RequestHead) -> bool:
+        # A body we did not read would be taken for the next request: close instead.
+        if head.headers.get("Transfer-Encoding") or head.headers.get("Content-Length", "0") != "0":
+            return False
         tokens = {t.strip().lower() for v in head.headers.get_all("Connection") for t in v.split(",")}
         if head.version >= (1, 1):
             return "close" not in tokens

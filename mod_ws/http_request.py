@@ -7,8 +7,8 @@ time limits are enforced by the caller that reads them (mod_ws.http_handler).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,

@@ -115,15 +115,39 @@ class MessageAssembler:
                 f"{self.max_message_size}"
             )
 
-    def receive_frame(self, header: FrameHeader, payload: bytes) -> Event | None:
-        """Feeds one checked frame; returns a complete event or None mid-message."""
+    def text_validator(self, header: FrameHeader) -> Utf8Validator | None:
+        """The validator for a checked text frame whose payload arrives in pieces.
+
+        A caller that reads a long text frame piece by piece runs each unmasked piece
+        through this validator's `decode(piece, False)`, so invalid UTF-8 fails the
+        connection as soon as it arrives, then hands the joined text to
+        `receive_frame(header, b"", text)`. Returns None for non-text frames.
+        """
+        if header.opcode == OPCODE_TEXT:
+            return Utf8Validator()
+        if header.opcode == OPCODE_CONTINUATION and self._opcode == OPCODE_TEXT:
+            return self._utf8
+        return None
+
+    def receive_frame(
+        self,
+        header: FrameHeader,
+        payload: bytes,
+        text: str | None = None,
+        validator: Utf8Validator | None = None,
+    ) -> Event | None:
+        """Feeds one checked frame; returns a complete event or None mid-message.
+
+        `text` and `validator` are given when the payload was already decoded piece
+        by piece through `text_validator(header)`.
+        """
         opcode = header.opcode
         if opcode >= OPCODE_CLOSE:
             if opcode == OPCODE_CLOSE:
                 return OPCODE_CLOSE, decode_close_payload(payload)
             return opcode, payload
         if opcode != OPCODE_CONTINUATION:
-            if header.fin:  # the common case: a whole message in one frame
+            if header.fin and text is None:  # the common case: a whole message in one frame
                 if opcode == OPCODE_TEXT:
                     try:
                         return OPCODE_TEXT, payload.decode("utf-8")
@@ -133,10 +157,15 @@ class MessageAssembler:
                         ) from None
                 return OPCODE_BINARY, payload
             self._opcode = opcode
-            self._utf8 = Utf8Validator() if opcode == OPCODE_TEXT else None
-        self._size += len(payload)
+            if opcode == OPCODE_TEXT:
+                self._utf8 = validator or Utf8Validator()
+        self._size += header.payload_length
         if self._utf8 is not None:
-            self._parts.append(self._utf8.decode(payload, header.fin))
+            if text is None:
+                text = self._utf8.decode(payload, header.fin)
+            elif header.fin:
+                self._utf8.decode(b"", True)  # a sequence cut off at the end
+            self._parts.append(text)
         else:
             self._parts.append(payload)
         if not header.fin:

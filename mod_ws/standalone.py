@@ -82,13 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_shutdown)
     monitor = start_thread_monitor(options)
     resources = server.config.dispatcher.resources()
-    # Printed whatever the log level: test harnesses wait for this line.
-    print(
-        f"{PROG}: listening on {', '.join(format_address(a) for a in server.addresses)}; "
+    banner = (
+        f"listening on {', '.join(format_address(a) for a in server.addresses)}; "
         f"document root {options.document_root}; {len(resources)} handler(s): "
-        f"{' '.join(resources) or '(none)'}",
-        file=sys.stderr, flush=True,
+        f"{' '.join(resources) or '(none)'}"
     )
+    # Printed whatever the log level: test harnesses wait for this line.
+    print(f"{PROG}: {banner}", file=sys.stderr, flush=True)
+    _logger.info("%s", banner)
     try:
         server.serve_forever()
     finally:

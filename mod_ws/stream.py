@@ -38,13 +38,15 @@ from mod_ws.exceptions import (
 )
 from mod_ws.frames import (
     MAX_CONTROL_PAYLOAD,
+    FrameHeader,
     apply_mask,
     build_frame,
     encode_close_payload,
     encode_frame_header,
     parse_frame_header,
 )
-from mod_ws.messages import DEFAULT_MAX_MESSAGE_SIZE, MessageAssembler
+from mod_ws.messages import DEFAULT_MAX_MESSAGE_SIZE, Event, MessageAssembler, Utf8Validator
+from mod_ws.transport import RECV_CHUNK
 
 _logger = logging.getLogger(__name__)
 
@@ -115,8 +117,6 @@ class Stream:
 
     def send_message(self, message: str | bytes, end: bool = True, binary: bool = False) -> None:
         """Sends a message, or one fragment of it when `end` is False."""
-        if self._request.server_terminated:
-            raise BadOperationException("cannot send a message after the closing handshake began")
         if binary:
             if isinstance(message, str):
                 raise BadOperationException("a binary message must be bytes, not str")
@@ -126,6 +126,11 @@ class Stream:
             payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
             opcode = OPCODE_TEXT
         with self._write_lock:
+            # Checked under the lock: no data frame may follow our close frame.
+            if self._request.server_terminated:
+                raise BadOperationException(
+                    "cannot send a message after the closing handshake began"
+                )
             if self._outgoing_opcode is not None:
                 if self._outgoing_opcode != opcode:
                     raise BadOperationException(
@@ -166,7 +171,8 @@ class Stream:
 
     # Receiving.
 
-    def _receive_frame(self) -> tuple[Any, bytes | bytearray]:
+    def _receive_frame(self) -> Event | None:
+        """Reads one frame and feeds it to the assembler; returns its event, if any."""
         reader = self._reader
         while True:
             parsed = parse_frame_header(reader.buffer, reader.position)
@@ -174,12 +180,36 @@ class Stream:
                 break
             reader.fill()
         header, offset = parsed
-        self._assembler.check_header(header)
+        assembler = self._assembler
+        assembler.check_header(header)
         reader.consume(offset)
-        payload = reader.read_exact(header.payload_length)
+        length = header.payload_length
+        if length > reader.buffered():
+            validator = assembler.text_validator(header)
+            if validator is not None:
+                return assembler.receive_frame(
+                    header, b"", self._read_text_pieces(header, validator), validator
+                )
+        payload = reader.read_exact(length)
         if header.mask_key is not None:
             payload = apply_mask(payload, header.mask_key)
-        return header, payload
+        return assembler.receive_frame(header, bytes(payload))
+
+    def _read_text_pieces(self, header: FrameHeader, validator: Utf8Validator) -> str:
+        """Reads a text payload as it arrives, validating each piece (fail fast, 1007)."""
+        mask_key = header.mask_key
+        remaining = header.payload_length
+        offset = 0
+        pieces = []
+        while remaining:
+            piece = self._reader.read_some(min(remaining, RECV_CHUNK))
+            if mask_key is not None:
+                shift = offset & 3
+                piece = apply_mask(piece, mask_key[shift:] + mask_key[:shift])
+            pieces.append(validator.decode(piece, False))
+            offset += len(piece)
+            remaining -= len(piece)
+        return "".join(pieces)
 
     def receive_message(self) -> str | bytes | None:
         """Returns the next message: str for text, bytes for binary, None after a close.
@@ -193,8 +223,7 @@ class Stream:
             raise BadOperationException("the client has already closed the connection")
         try:
             while True:
-                header, payload = self._receive_frame()
-                event = self._assembler.receive_frame(header, bytes(payload))
+                event = self._receive_frame()
                 if event is None:
                     continue
                 opcode, value = event
@@ -291,8 +320,7 @@ class Stream:
                 if remaining <= 0:
                     return False
                 self._transport.settimeout(remaining)
-                header, payload = self._receive_frame()
-                event = self._assembler.receive_frame(header, bytes(payload))
+                event = self._receive_frame()
                 if event is not None and event[0] == OPCODE_CLOSE:
                     self._process_close(*event[1])
         except (TimeoutError, ConnectionTerminatedException, OSError):
