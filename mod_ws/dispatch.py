@@ -105,8 +105,10 @@ class Dispatcher:
                 f"scan directory {scan_dir!r} is not under the handler root {root_dir!r}"
             )
         self._root = root
-        for path in self._handler_files(scan, real_root, allow_handlers_outside_root_dir):
-            relative = path.relative_to(root).as_posix()
+        # Walk from the resolved scan directory so that every path found is spelled
+        # under the resolved root, whatever spelling of either the caller used.
+        for path in self._handler_files(scan.resolve(), real_root, allow_handlers_outside_root_dir):
+            relative = path.relative_to(real_root).as_posix()
             resource = "/" + relative[: -len(HANDLER_SUFFIX)]
             try:
                 self._handler_suite_map[resource] = _load_handler_file(path, handler_encoding)
@@ -117,7 +119,14 @@ class Dispatcher:
 
     def _handler_files(self, scan: Path, real_root: Path, allow_outside: bool) -> list[Path]:
         files = []
+        visited = set()
         for directory, subdirs, names in os.walk(scan, followlinks=allow_outside):
+            # Followed directory symlinks may loop: enter each real directory once.
+            real_directory = os.path.realpath(directory)
+            if real_directory in visited:
+                subdirs.clear()
+                continue
+            visited.add(real_directory)
             subdirs.sort()
             for name in sorted(names):
                 if not name.endswith(HANDLER_SUFFIX):

@@ -81,7 +81,7 @@ def resolve_static_path(root: Path, url_path: str, follow_symlinks_out: bool = F
         if index.is_file():
             return StaticTarget(index, False)
         return StaticTarget(real, True)
-    if not real.is_file():
+    if not real.is_file() or decoded.endswith("/"):  # a file is not a directory
         raise HttpError(HTTP_STATUS_NOT_FOUND, f"{url_path} not found")
     return StaticTarget(real, False)
 
