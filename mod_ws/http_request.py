@@ -22,6 +22,8 @@ MAX_HEADER_COUNT = 100
 _VERSION = re.compile(r"HTTP/(\d)\.(\d)\Z")
 # Request targets: visible ASCII only (RFC 7230 section 3.1.1 forbids white space).
 _TARGET = re.compile(r"[\x21-\x7e]+\Z")
+# Field values may hold HTAB but no other control character (RFC 7230 section 3.2).
+_FIELD_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class HttpError(Exception):
@@ -125,7 +127,7 @@ def parse_request_head(data: bytes) -> RequestHead:
         if not colon or not is_token(name):
             raise HttpError(HTTP_STATUS_BAD_REQUEST, f"malformed header line {line[:80]!r}")
         value = value.strip(" \t")
-        if any(c in value for c in "\r\n\0"):
+        if _FIELD_CONTROL.search(value):
             raise HttpError(HTTP_STATUS_BAD_REQUEST, f"control character in header {name!r}")
         headers.add(name, value)
     return RequestHead(method, target, version, headers)

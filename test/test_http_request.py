@@ -176,3 +176,16 @@ def test_headers_copies_the_list_it_is_built_from():
     headers = Headers(items)
     items.append(("B", "2"))
     assert "B" not in headers
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1f", "\x7f", "\r"])
+def test_control_character_in_header_value_is_400(char):
+    """RFC 7230 section 3.2: a field value holds visible characters, spaces and tabs only."""
+    with pytest.raises(HttpError) as info:
+        parse_request_head(f"GET / HTTP/1.1\r\nHost: a\r\nX-A: b{char}c\r\n\r\n".encode("latin-1"))
+    assert info.value.status == 400
+
+
+def test_tab_inside_header_value_is_kept():
+    head = parse_request_head(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\tc\r\n\r\n")
+    assert head.headers["X-A"] == "b\tc"
