@@ -100,6 +100,9 @@ class ConnectionHandler:
         except Exception:
             _logger.exception("unexpected error serving %s", self.connection.remote_addr)
         finally:
+            # Shut down first: it wakes helper threads blocked reading this socket.
+            self.transport.shutdown()
+            self.connection.run_close_callbacks()
             self.transport.close()
 
     def _serve(self) -> None:
@@ -323,12 +326,13 @@ class ConnectionHandler:
     def _finish_websocket(self, request: WebSocketRequest) -> None:
         """Ends the TCP connection after the closing handshake, or after failing it."""
         stream = request.ws_stream
-        if not stream.failed:
-            if request.server_terminated and not request.client_terminated:
-                stream.wait_for_close(self.config.close_timeout)
-            if request.server_terminated and request.client_terminated:
-                return  # clean close: the server closes TCP first (RFC 6455 section 7.1.1)
-        self._linger()
+        if stream.failed:
+            self._linger()  # unread input must not turn our close frame into a reset
+            return
+        if request.server_terminated and not request.client_terminated and not stream.close_awaited:
+            stream.wait_for_close(self.config.close_timeout)
+        # Closed cleanly, the server closes TCP first (RFC 6455 section 7.1.1); a client
+        # that never answered our close within the timeout is not waited for again.
 
     def close_going_away(self) -> None:
         """Called from the shutdown thread: tells the client the server is going away."""

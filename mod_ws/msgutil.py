@@ -83,29 +83,51 @@ class MessageReceiver(threading.Thread):
 
 
 class MessageSender(threading.Thread):
-    """Sends messages on its own thread, in the order they were given."""
+    """Sends messages on its own thread, in the order they were given.
+
+    The thread ends with the connection; `send` then raises
+    ConnectionTerminatedException instead of waiting forever.
+    """
 
     def __init__(self, request: Any) -> None:
         super().__init__(daemon=True, name="MessageSender")
         self._request = request
         self._queue: queue.Queue = queue.Queue()
+        request.connection.add_close_callback(lambda: self._queue.put(None))
         self.start()
 
     def run(self) -> None:
         while True:
-            message, done = self._queue.get()
+            item = self._queue.get()
+            if item is None:
+                break
+            message, done = item
             try:
                 send_message(self._request, message)
-            except Exception as e:  # reported to the waiting caller, if any
+            except Exception as e:  # handed to the caller waiting in send()
                 done.put(e)
                 continue
             done.put(None)
+        # Anything still queued will never be sent: tell whoever waits for it.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].put(ConnectionTerminatedException("connection closed before sending"))
 
     def send(self, message: str | bytes) -> None:
         """Sends and waits until the message was written (re-raising a failure)."""
         done: queue.Queue = queue.Queue()
         self._queue.put((message, done))
-        error = done.get()
+        while True:
+            try:
+                error = done.get(timeout=0.5)
+                break
+            except queue.Empty:
+                if not self.is_alive() and done.empty():
+                    raise ConnectionTerminatedException("connection closed before sending") from None
         if error is not None:
             raise error
 

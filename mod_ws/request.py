@@ -6,12 +6,15 @@ The attribute names are those pywebsocket3 handlers read and set (`ws_resource`,
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from mod_ws.exceptions import ConnectionTerminatedException
 from mod_ws.http_request import Headers
 from mod_ws.transport import ByteReader, Transport
+
+_logger = logging.getLogger(__name__)
 
 
 class Connection:
@@ -27,6 +30,19 @@ class Connection:
         self.write_lock = threading.Lock()
         self.remote_addr = remote_addr
         self.local_addr = local_addr
+        self._close_callbacks: list[Callable[[], None]] = []
+
+    def add_close_callback(self, callback: Callable[[], None]) -> None:
+        """Runs `callback` when the connection ends (helper threads stop on it)."""
+        self._close_callbacks.append(callback)
+
+    def run_close_callbacks(self) -> None:
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                _logger.exception("close callback %r raised", callback)
 
     def write(self, data: bytes) -> None:
         """Sends raw bytes, whole, between other writers' frames."""

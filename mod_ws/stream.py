@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -107,6 +108,11 @@ class Stream:
         self._ping_queue: deque[bytes] = deque()
         # Set once the connection is failed (RFC 6455 section 7.1.7): no more reads.
         self.failed = False
+        # Set once the server has waited (bounded) for the client's close frame.
+        self.close_awaited = False
+        # One reader at a time: a MessageReceiver thread and a closing handler thread
+        # may both want the next frame.
+        self._read_lock = threading.Lock()
 
     @property
     def assembler(self) -> MessageAssembler:
@@ -218,6 +224,10 @@ class Stream:
         A protocol violation fails the connection with the matching close code and
         raises the exception that names it.
         """
+        with self._read_lock:
+            return self._receive_message()
+
+    def _receive_message(self) -> str | bytes | None:
         request = self._request
         if request.client_terminated:
             raise BadOperationException("the client has already closed the connection")
@@ -313,9 +323,13 @@ class Stream:
         its own close: RFC 6455 section 7.1.1 lets the server then close the TCP
         connection first.
         """
+        self.close_awaited = True
         deadline = time.monotonic() + timeout
+        # Another thread may be reading (a MessageReceiver): it will see the close.
+        if not self._read_lock.acquire(timeout=timeout):
+            return self._request.client_terminated
         try:
-            while not self._request.client_terminated:
+            while not self._request.client_terminated and not self.failed:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -330,7 +344,8 @@ class Stream:
                 self._transport.settimeout(None)
             except OSError:
                 pass
-        return True
+            self._read_lock.release()
+        return self._request.client_terminated
 
     def get_last_received_opcode(self) -> int | None:
         """Opcode of the last message or control frame `receive_message` handled."""

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import pytest
 
@@ -74,7 +75,7 @@ class ServerProcess:
         """The first stderr line matching (substring or predicate), waiting up to `timeout`."""
         if isinstance(predicate, str):
             needle = predicate
-            predicate = lambda line: needle in line  # noqa: E731
+            predicate = lambda line: needle in line
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
@@ -129,7 +130,7 @@ class ServerProcess:
 
     def thread_count(self) -> int:
         status = Path(f"/proc/{self.pid}/status").read_text()
-        return int(re.search(r"^Threads:\s+(\d+)", status, re.M).group(1))
+        return int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))
 
     def fd_count(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
@@ -161,23 +162,48 @@ def run_mod_ws(*args: str, cwd: str | os.PathLike | None = None,
     """Runs mod_ws expecting it to exit by itself (start-up errors)."""
     return subprocess.run([sys.executable, "-m", "mod_ws", *map(str, args)],
                           cwd=str(cwd or ROOT), env=server_env(), stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+                          capture_output=True, text=True, encoding="utf-8", timeout=timeout,
+                          check=False)
+
+
+class _Servers:
+    """Starts servers and remembers them, so teardown can stop every one."""
+
+    def __init__(self) -> None:
+        self.started: list[ServerProcess] = []
+
+    def __call__(self, *args: str, **kwargs) -> ServerProcess:
+        server = spawn_server(*args, **kwargs)
+        self.started.append(server)
+        server.wait_listening()
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.started:
+            server.stop()
 
 
 @pytest.fixture
 def make_server() -> Iterator[Callable[..., ServerProcess]]:
-    """Factory: make_server(*args, cwd=None, env=None, defaults=True) -> started server."""
-    started: list[ServerProcess] = []
+    """Factory: make_server(*args, cwd=None, env=None, defaults=True) -> started server.
 
-    def factory(*args: str, **kwargs) -> ServerProcess:
-        server = spawn_server(*args, **kwargs)
-        started.append(server)
-        server.wait_listening()
-        return server
+    Every server it started is stopped (by PID) when the test ends.
+    """
+    servers = _Servers()
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
 
-    yield factory
-    for server in started:
-        server.stop()
+
+@pytest.fixture(scope="module")
+def make_module_server() -> Iterator[Callable[..., ServerProcess]]:
+    """Like make_server, for servers shared by the tests of one module."""
+    servers = _Servers()
+    try:
+        yield servers
+    finally:
+        servers.stop_all()
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DEFAULT_TIMEOUT = 5.0
@@ -103,7 +104,7 @@ class Conn:
         sock.settimeout(timeout)
 
     @classmethod
-    def open(cls, port: int, host: str = "127.0.0.1", timeout: float = DEFAULT_TIMEOUT) -> "Conn":
+    def open(cls, port: int, host: str = "127.0.0.1", timeout: float = DEFAULT_TIMEOUT) -> Conn:
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(sock, timeout)
@@ -235,7 +236,7 @@ class RawWebSocket(Conn):
     @classmethod
     def connect(cls, port: int, resource: str = "/echo",
                 headers: Iterable[tuple[str, str]] = (),
-                timeout: float = DEFAULT_TIMEOUT) -> "RawWebSocket":
+                timeout: float = DEFAULT_TIMEOUT) -> RawWebSocket:
         ws = cls.open(port, timeout=timeout)
         try:
             key = make_key()
@@ -295,11 +296,13 @@ class RawWebSocket(Conn):
         assert opcode == OP_TEXT
         return payload.decode("utf-8")
 
-    def expect_close(self, timeout: float | None = None,
-                     eof_timeout: float = DEFAULT_TIMEOUT) -> tuple[int | None, str]:
+    def expect_close(self, timeout: float | None = None, eof_timeout: float = DEFAULT_TIMEOUT,
+                     answer: bool = False) -> tuple[int | None, str]:
         """The next frame must be a close; then the server must close TCP within a bound.
 
-        Returns (code, reason); code is None for an empty close frame.
+        With `answer`, a close frame echoing the code is sent back first (as a client
+        must when the server started the closing handshake). Returns (code, reason);
+        code is None for an empty close frame.
         """
         frame = self.recv_frame(timeout)
         assert frame.opcode == OP_CLOSE, f"expected a close frame, got {frame}"
@@ -311,5 +314,7 @@ class RawWebSocket(Conn):
             reason = payload[2:].decode("utf-8")
         else:
             code, reason = None, ""
+        if answer:
+            self.send_close(code)
         assert self.is_closed_by_peer(eof_timeout), "server did not close TCP after its close frame"
         return code, reason
