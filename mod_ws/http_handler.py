@@ -27,6 +27,7 @@ from mod_ws.common import (
     HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_NOT_IMPLEMENTED,
     HTTP_STATUS_REQUEST_TIMEOUT,
+    PERMESSAGE_DEFLATE_EXTENSION,
     STATUS_GOING_AWAY,
     UPGRADE_HEADER,
 )
@@ -37,6 +38,7 @@ from mod_ws.exceptions import (
     DispatchException,
     HandshakeException,
 )
+from mod_ws.extensions import get_extension_processor, negotiate
 from mod_ws.http_request import HttpError, RequestHead, parse_request_head
 from mod_ws.request import Connection, WebSocketRequest
 from mod_ws.static_files import content_type, directory_listing, resolve_static_path
@@ -64,6 +66,7 @@ class ServerConfig:
     max_request_header_size: int = 16384
     close_timeout: float = 5.0
     max_message_size: int = 64 * 1024 * 1024
+    send_timeout: float = 30.0
     follow_symlinks_out: bool = False
     secure: bool = False
 
@@ -299,6 +302,10 @@ class ConnectionHandler:
         request.ws_version = client.version
         request.ws_requested_protocols = client.protocols
         request.ws_requested_extensions = client.extensions
+        request.ws_extension_processors = [
+            processor for processor in map(get_extension_processor, client.extensions or [])
+            if processor is not None
+        ]
         request.ws_stream = Stream(
             request,
             StreamOptions(max_message_size=config.max_message_size, close_timeout=config.close_timeout),
@@ -312,6 +319,9 @@ class ConnectionHandler:
             return
         except (HandshakeException, DispatchException) as e:
             raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
+        accepted = negotiate(request.ws_extension_processors, request.ws_stream)
+        request.ws_extensions = accepted or None
+        request.ws_deflate = any(e.name() == PERMESSAGE_DEFLATE_EXTENSION for e in accepted)
         response_headers = handshake.build_response_headers(
             client.key, request.ws_protocol, request.ws_extensions, request.extra_headers
         )

@@ -17,6 +17,7 @@ from mod_ws.common import (
     OPCODE_CONTINUATION,
     OPCODE_TEXT,
 )
+from mod_ws.deflate import MessageInflater
 from mod_ws.exceptions import (
     InvalidFrameException,
     InvalidUTF8Exception,
@@ -25,6 +26,7 @@ from mod_ws.exceptions import (
 from mod_ws.frames import KNOWN_OPCODES, MAX_CONTROL_PAYLOAD, FrameHeader, decode_close_payload
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+RSV1_BIT = 0x40
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
@@ -73,6 +75,14 @@ class MessageAssembler:
         self._parts: list = []
         self._size = 0
         self._utf8: Utf8Validator | None = None
+        # permessage-deflate (RFC 7692): set once negotiated; RSV1 marks a compressed message.
+        self.inflater: MessageInflater | None = None
+        self._compressed = False
+
+    def enable_inflate(self, inflater: MessageInflater) -> None:
+        """Accepts RSV1 on the first frame of a message as 'compressed' from now on."""
+        self.inflater = inflater
+        self.allowed_rsv_bits |= RSV1_BIT
 
     @property
     def in_message(self) -> bool:
@@ -93,6 +103,9 @@ class MessageAssembler:
             raise InvalidFrameException(
                 f"reserved bits 0x{header.rsv_bits:02x} set without a negotiated extension"
             )
+        if header.rsv1 and (opcode == OPCODE_CONTINUATION or opcode >= OPCODE_CLOSE):
+            # RFC 7692 section 6.1: only a message's first frame says it is compressed.
+            raise InvalidFrameException(f"RSV1 set on a frame with opcode 0x{opcode:x}")
         if opcode not in KNOWN_OPCODES:
             raise InvalidFrameException(f"reserved opcode 0x{opcode:x}")
         if opcode >= OPCODE_CLOSE:
@@ -123,6 +136,8 @@ class MessageAssembler:
         connection as soon as it arrives, then hands the joined text to
         `receive_frame(header, b"", text)`. Returns None for non-text frames.
         """
+        if header.rsv1 or (header.opcode == OPCODE_CONTINUATION and self._compressed):
+            return None  # compressed bytes are not text until inflated
         if header.opcode == OPCODE_TEXT:
             return Utf8Validator()
         if header.opcode == OPCODE_CONTINUATION and self._opcode == OPCODE_TEXT:
@@ -147,7 +162,11 @@ class MessageAssembler:
                 return OPCODE_CLOSE, decode_close_payload(payload)
             return opcode, payload
         if opcode != OPCODE_CONTINUATION:
+            self._compressed = header.rsv1 and self.inflater is not None
             if header.fin and text is None:  # the common case: a whole message in one frame
+                if self._compressed:
+                    self._compressed = False
+                    payload = self.inflater.decompress(payload, True)
                 if opcode == OPCODE_TEXT:
                     try:
                         return OPCODE_TEXT, payload.decode("utf-8")
@@ -160,6 +179,8 @@ class MessageAssembler:
             if opcode == OPCODE_TEXT:
                 self._utf8 = validator or Utf8Validator()
         self._size += header.payload_length
+        if self._compressed:
+            payload = self.inflater.decompress(payload, header.fin)
         if self._utf8 is not None:
             if text is None:
                 text = self._utf8.decode(payload, header.fin)
@@ -176,6 +197,7 @@ class MessageAssembler:
         self._parts = []
         self._size = 0
         self._utf8 = None
+        self._compressed = False
         if message_opcode == OPCODE_TEXT:
             return OPCODE_TEXT, "".join(parts)
         return OPCODE_BINARY, b"".join(parts)

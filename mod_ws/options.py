@@ -336,6 +336,9 @@ def build_parser() -> configargparse.ArgumentParser:
          default=16384, help="largest request line plus headers, in bytes (default: %(default)s)")
     _add(limits, "--close-timeout", dest="close_timeout", type=_float_at_least(0, inclusive=True),
          default=5.0, help="seconds to wait for the peer's close frame (default: %(default)s)")
+    _add(limits, "--send-timeout", dest="send_timeout", type=_float_at_least(0, inclusive=False),
+         default=30.0, help="seconds a write may stay blocked by a peer that stopped reading "
+         "before the connection is dropped (default: %(default)s)")
     _add(limits, "--max-message-size", dest="max_message_size", type=_int_in_range(1),
          default=64 * 1024 * 1024, help="largest received message, in bytes (default: %(default)s)")
     _add(limits, "--shutdown-timeout", dest="shutdown_timeout", type=_float_at_least(0, inclusive=True),

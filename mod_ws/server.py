@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import selectors
 import socket
+import struct
 import threading
 import time
 
@@ -82,6 +83,23 @@ def _plain_address(address: tuple) -> tuple[str, int]:
     return host, address[1]
 
 
+def configure_connection_socket(sock: socket.socket, send_timeout: float) -> None:
+    """Small frames go out at once; dead peers are noticed; writes cannot block forever.
+
+    SO_SNDTIMEO bounds each blocking send, so a peer that stops reading makes the
+    write fail after `send_timeout` instead of holding its thread; TCP keepalive
+    notices a peer that vanished while the connection was idle.
+    """
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    seconds = int(send_timeout)
+    microseconds = int((send_timeout - seconds) * 1_000_000)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, microseconds))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
 def format_address(address: tuple) -> str:
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -129,7 +147,7 @@ class WebSocketServer:
             return
         sock.setblocking(True)
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            configure_connection_socket(sock, self.config.send_timeout)
             local = sock.getsockname()
         except OSError:
             sock.close()

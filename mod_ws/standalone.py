@@ -57,6 +57,7 @@ def build_server(options: argparse.Namespace) -> WebSocketServer:
         max_request_header_size=options.max_request_header_size,
         close_timeout=options.close_timeout,
         max_message_size=options.max_message_size,
+        send_timeout=options.send_timeout,
         follow_symlinks_out=options.allow_symlinks_outside_document_root,
     )
     return WebSocketServer(config, options.server_host, options.port,

@@ -29,6 +29,7 @@ from mod_ws.common import (
     STATUS_NO_STATUS_RECEIVED,
     STATUS_NORMAL_CLOSURE,
 )
+from mod_ws.deflate import MessageDeflater, MessageInflater
 from mod_ws.exceptions import (
     BadOperationException,
     ConnectionTerminatedException,
@@ -50,6 +51,7 @@ from mod_ws.messages import DEFAULT_MAX_MESSAGE_SIZE, Event, MessageAssembler, U
 from mod_ws.transport import RECV_CHUNK
 
 _logger = logging.getLogger(__name__)
+_deflate_logger = logging.getLogger("mod_ws.deflate")
 
 # A close reason must fit in a control frame beside its 2-byte code.
 _MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
@@ -105,6 +107,8 @@ class Stream:
         )
         self._last_received_opcode: int | None = None
         self._outgoing_opcode: int | None = None  # fragmented message being sent
+        self._deflater: MessageDeflater | None = None  # set when permessage-deflate is on
+        self._outgoing_compressed = False  # the message being sent is compressed
         self._ping_queue: deque[bytes] = deque()
         # Set once the connection is failed (RFC 6455 section 7.1.7): no more reads.
         self.failed = False
@@ -118,6 +122,12 @@ class Stream:
     def assembler(self) -> MessageAssembler:
         """The receive-side rules; extensions adjust them (allowed RSV bits)."""
         return self._assembler
+
+    def enable_compression(self, deflater: MessageDeflater | None, inflater: MessageInflater) -> None:
+        """Turns permessage-deflate on: inflate messages marked RSV1, deflate outgoing ones
+        (unless `deflater` is None: then messages go out uncompressed)."""
+        self._assembler.enable_inflate(inflater)
+        self._deflater = deflater
 
     # Sending.
 
@@ -145,8 +155,17 @@ class Stream:
                 frame_opcode = OPCODE_CONTINUATION
             else:
                 frame_opcode = opcode
+                self._outgoing_compressed = self._deflater is not None
             self._outgoing_opcode = None if end else opcode
-            self._send_frame(frame_opcode, payload, end)
+            if self._outgoing_compressed:
+                original_size = len(payload)
+                payload = self._deflater.compress(payload, end)
+                if _deflate_logger.isEnabledFor(logging.DEBUG):
+                    _deflate_logger.debug("deflated %d bytes to %d", original_size, len(payload))
+                # RFC 7692 section 6: RSV1 on the first frame of a compressed message only.
+                self._send_frame(frame_opcode, payload, end, frame_opcode != OPCODE_CONTINUATION)
+            else:
+                self._send_frame(frame_opcode, payload, end)
 
     def send_ping(self, body: str | bytes = b"", binary: bool = False) -> None:
         """Sends a ping; the matching pong reaches `request.on_pong_handler` if set."""
@@ -158,12 +177,14 @@ class Stream:
             self._send_frame(OPCODE_PING, body)
         self._ping_queue.append(bytes(body))
 
-    def _send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+    def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         """Writes one frame; the caller holds the write lock."""
         mask_key = os.urandom(4) if self._options.mask_send else None
         try:
-            self._transport.sendall(build_frame(opcode, payload, fin, mask_key=mask_key))
+            self._transport.sendall(build_frame(opcode, payload, fin, rsv1, mask_key=mask_key))
         except OSError as e:
+            # A frame may be half written: the connection cannot carry another.
+            self.failed = True
             raise ConnectionTerminatedException(f"connection lost while sending: {e}") from None
 
     def _send_close(self, code: int | None, reason: str | bytes) -> None:
@@ -171,7 +192,9 @@ class Stream:
             reason = reason.decode("utf-8", "replace")
         body = encode_close_payload(code, _truncate_reason(reason) if code is not None else b"")
         with self._write_lock:
-            # Set under the lock so no data frame can follow the close frame.
+            # Checked and set under the lock: one close frame, and no data after it.
+            if self._request.server_terminated:
+                return
             self._request.server_terminated = True
             self._send_frame(OPCODE_CLOSE, body)
 

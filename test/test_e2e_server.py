@@ -422,3 +422,26 @@ def test_fifty_connection_cycles_leak_no_threads_or_file_descriptors(make_server
         _one_cycle(server.port, i)
     assert _wait_for(server.thread_count, threads, 5.0) == threads
     assert _wait_for(server.fd_count, fds, 5.0) == fds
+
+
+def test_client_that_stops_reading_is_dropped_after_send_timeout_and_others_are_served(make_server):
+    """A peer that never reads must not hold a handler thread forever (--send-timeout)."""
+    server = make_server("-d", EXAMPLE, "--send-timeout", "1", "--close-timeout", "1")
+    threads = _wait_for(server.thread_count, 1, 2.0)
+    stalled = RawWebSocket.connect(server.port)
+    stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    payload = b"x" * 65536
+    try:
+        # Echoes pile up unread until the server's writes block, then time out.
+        deadline = time.monotonic() + 20
+        stalled.sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            try:
+                stalled.send_frame(wsraw.OP_BINARY, payload)
+            except (socket.timeout, OSError):
+                break  # the server stopped reading too: its handler is stuck in a write
+        assert echo_once(server.url("/echo"), "still serving") == "still serving"
+        # The stuck handler gives up within the send timeout (plus scheduling slack).
+        assert _wait_for(server.thread_count, threads, 10.0) == threads
+    finally:
+        stalled.close()

@@ -48,6 +48,7 @@ EXPECTED_DEFAULTS = {
     "scan_dir": None,
     "allow_handlers_outside_root_dir": False,
     "allow_symlinks_outside_document_root": False,
+    "send_timeout": 30.0,
     "document_root": ".",
     "cgi_paths": None,
     "use_tls": False,
