@@ -39,6 +39,7 @@ class MessageDeflater:
         self.no_context_takeover = no_context_takeover
         self.level = level
         self.bfinal = False
+        self.enabled = True  # False: messages go out uncompressed (RSV1 clear)
         self._compressor = self._new_compressor()
         self._in_message = False
 
@@ -82,6 +83,8 @@ class MessageInflater:
         except zlib.error as e:
             raise DecompressionError(f"compressed message does not inflate: {e}") from None
         self._produced += len(output)
+        if self._decompressor.unused_data:
+            raise DecompressionError("data after the final deflate block of a message")
         if self._produced > self.max_size or self._decompressor.unconsumed_tail:
             raise MessageTooBigException(
                 f"compressed message inflates beyond the limit of {self.max_size} bytes"

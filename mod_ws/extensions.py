@@ -99,15 +99,19 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
         self._response: ExtensionParameter | None = None
         self._server_window_bits = MAX_WINDOW_BITS
         self._server_no_context_takeover = False
+        # The connection's deflater once accepted: the controls below reach it, so a
+        # handler may switch compression during web_socket_transfer_data too.
+        self._deflater: MessageDeflater | None = None
 
     def name(self) -> str:
-        return PERMESSAGE_DEFLATE_EXTENSION
+        # "deflate", as pywebsocket3 answers: handlers look processors up by this name.
+        return "deflate"
 
     def check_consistency_with_other_processors(self, processors: list) -> None:
         for other in processors:
             if other is self:
                 return
-            if other.is_active() and other.name() == self.name():
+            if other is not None and other.is_active() and other.name() == self.name():
                 self.set_active(False)
                 return
 
@@ -126,13 +130,20 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
     def set_bfinal(self, value: bool) -> None:
         """Ends every outgoing message with a final deflate block (BFINAL=1)."""
         self._bfinal = value
+        if self._deflater is not None:
+            self._deflater.bfinal = value
 
     def enable_outgoing_compression(self) -> None:
+        """Compresses outgoing messages again (not possible with server_max_window_bits=8)."""
         self._compress_outgoing = True
+        if self._deflater is not None:
+            self._deflater.enabled = True
 
     def disable_outgoing_compression(self) -> None:
         """Sends messages uncompressed (RSV1 clear) while still inflating received ones."""
         self._compress_outgoing = False
+        if self._deflater is not None:
+            self._deflater.enabled = False
 
     # Negotiation.
 
@@ -173,14 +184,14 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
         return response
 
     def setup_stream_options(self, stream: Any) -> None:
-        deflater = None
-        if self._compress_outgoing:
-            deflater = MessageDeflater(max(self._server_window_bits, MIN_ZLIB_DEFLATE_WINDOW_BITS),
-                                       self._server_no_context_takeover)
-            deflater.bfinal = self._bfinal
+        if self._server_window_bits >= MIN_ZLIB_DEFLATE_WINDOW_BITS:
+            self._deflater = MessageDeflater(self._server_window_bits,
+                                             self._server_no_context_takeover)
+            self._deflater.bfinal = self._bfinal
+            self._deflater.enabled = self._compress_outgoing
         inflater = MessageInflater(stream.assembler.max_message_size,
                                    self._client_no_context_takeover)
-        stream.enable_compression(deflater, inflater)
+        stream.enable_compression(self._deflater, inflater)
 
 
 _available_processors = {PERMESSAGE_DEFLATE_EXTENSION: PerMessageDeflateExtensionProcessor}
@@ -196,6 +207,8 @@ def negotiate(processors: list, stream: Any) -> list[ExtensionParameter]:
     """Accepts what the (handler-adjusted) processors allow; returns the response list."""
     accepted = []
     for processor in processors:
+        if processor is None:  # a handler may blank out entries to decline them
+            continue
         processor.check_consistency_with_other_processors(processors)
         response = processor.get_extension_response()
         if response is None:

@@ -122,7 +122,12 @@ class MessageAssembler:
         elif self._opcode is not None:
             raise InvalidFrameException("new data frame while a fragmented message is open")
         size = self._size + header.payload_length
-        if size > self.max_message_size:
+        compressed = header.rsv1 or (opcode == OPCODE_CONTINUATION and self._compressed)
+        # The inflater bounds a compressed message's inflated size; its wire size may
+        # exceed that on incompressible data, by at most an eighth for any zlib settings.
+        limit = self.max_message_size + (self.max_message_size >> 3) + 64 if compressed \
+            else self.max_message_size
+        if size > limit:
             raise MessageTooBigException(
                 f"message of at least {size} bytes exceeds the limit of "
                 f"{self.max_message_size}"

@@ -155,7 +155,7 @@ class Stream:
                 frame_opcode = OPCODE_CONTINUATION
             else:
                 frame_opcode = opcode
-                self._outgoing_compressed = self._deflater is not None
+                self._outgoing_compressed = self._deflater is not None and self._deflater.enabled
             self._outgoing_opcode = None if end else opcode
             if self._outgoing_compressed:
                 original_size = len(payload)

@@ -77,6 +77,19 @@ class Frame(NamedTuple):
     payload: bytes
 
 
+class RsvFrame(NamedTuple):
+    """A received frame with its RSV bits (3-bit value: 4 = RSV1, 2 = RSV2, 1 = RSV3)."""
+
+    fin: bool
+    opcode: int
+    rsv: int
+    payload: bytes
+
+    @property
+    def rsv1(self) -> bool:
+        return bool(self.rsv & 4)
+
+
 @dataclass
 class HttpResponse:
     status: int
@@ -274,6 +287,33 @@ class RawWebSocket(Conn):
             (n,) = struct.unpack("!Q", self.read_exact(8, deadline))
         payload = self.read_exact(n, deadline + n / 1e6) if n else b""
         return Frame(bool(b0 & 0x80), b0 & 0x0F, payload)
+
+    def recv_rsv_frame(self, timeout: float | None = None) -> RsvFrame:
+        """Like recv_frame, but RSV bits are allowed and returned (for extensions)."""
+        deadline = timeout or self.timeout
+        b0, b1 = self.read_exact(2, deadline)
+        assert not b1 & 0x80, "server frames must not be masked"
+        n = b1 & 0x7F
+        if n == 126:
+            (n,) = struct.unpack("!H", self.read_exact(2, deadline))
+        elif n == 127:
+            (n,) = struct.unpack("!Q", self.read_exact(8, deadline))
+        payload = self.read_exact(n, deadline + n / 1e6) if n else b""
+        return RsvFrame(bool(b0 & 0x80), b0 & 0x0F, (b0 >> 4) & 0x7, payload)
+
+    def recv_rsv_message(self, timeout: float | None = None) -> list[RsvFrame]:
+        """The frames of one whole data message, RSV bits kept; fails on control frames."""
+        frames: list[RsvFrame] = []
+        while True:
+            frame = self.recv_rsv_frame(timeout)
+            assert frame.opcode not in (OP_CLOSE, OP_PING, OP_PONG), frame
+            if frames:
+                assert frame.opcode == OP_CONT, frame
+            else:
+                assert frame.opcode in (OP_TEXT, OP_BINARY), frame
+            frames.append(frame)
+            if frame.fin:
+                return frames
 
     def recv_message(self, timeout: float | None = None) -> tuple[int, bytes]:
         """A whole data message (reassembled); fails on any control frame on the way."""
