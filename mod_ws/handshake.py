@@ -12,7 +12,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol, TypeVar
 
 from mod_ws.common import (
     CONNECTION_HEADER,
@@ -31,7 +31,6 @@ from mod_ws.common import (
     WEBSOCKET_ACCEPT_UUID,
     WEBSOCKET_UPGRADE_TYPE,
     ExtensionParameter,
-    ExtensionParsingException,
     format_extensions,
     parse_extensions,
     parse_token_list,
@@ -41,6 +40,8 @@ from mod_ws.exceptions import (
     HandshakeException,
     VersionException,
 )
+
+T = TypeVar("T")
 
 
 class HeaderLookup(Protocol):
@@ -81,6 +82,24 @@ def _comma_items(value: str | None) -> list[str]:
     if value is None:
         return []
     return [item.strip(" \t").lower() for item in value.split(",")]
+
+
+def _parsed(headers: HeaderLookup, name: str, parse: Callable[[str], T]) -> T | None:
+    """The parsed value of a list header (repeated fields joined), None when absent."""
+    value = _joined(headers, name)
+    if value is None:
+        return None
+    try:
+        return parse(value)
+    except ValueError as e:  # ExtensionParsingException is one
+        raise HandshakeException(f"bad {name}: {e}") from None
+
+
+def _parse_protocols(value: str) -> list[str]:
+    protocols = parse_token_list(value)
+    if not protocols:
+        raise ValueError("no subprotocol in the header")
+    return protocols
 
 
 def check_upgrade(headers: HeaderLookup) -> None:
@@ -147,24 +166,8 @@ def check_request(
     key = check_key(_single(headers, SEC_WEBSOCKET_KEY_HEADER))
     version = check_version(_single(headers, SEC_WEBSOCKET_VERSION_HEADER))
 
-    protocols = None
-    protocol_header = _joined(headers, SEC_WEBSOCKET_PROTOCOL_HEADER)
-    if protocol_header is not None:
-        try:
-            protocols = parse_token_list(protocol_header)
-        except ValueError as e:
-            raise HandshakeException(f"bad {SEC_WEBSOCKET_PROTOCOL_HEADER}: {e}") from None
-        if not protocols:
-            raise HandshakeException(f"empty {SEC_WEBSOCKET_PROTOCOL_HEADER} header")
-
-    extensions = None
-    extension_header = _joined(headers, SEC_WEBSOCKET_EXTENSIONS_HEADER)
-    if extension_header is not None:
-        try:
-            extensions = parse_extensions(extension_header)
-        except ExtensionParsingException as e:
-            raise HandshakeException(f"bad {SEC_WEBSOCKET_EXTENSIONS_HEADER}: {e}") from None
-
+    protocols = _parsed(headers, SEC_WEBSOCKET_PROTOCOL_HEADER, _parse_protocols)
+    extensions = _parsed(headers, SEC_WEBSOCKET_EXTENSIONS_HEADER, parse_extensions)
     origin = _single(headers, ORIGIN_HEADER)
     return HandshakeRequest(key, version, host, origin, protocols, extensions)
 
