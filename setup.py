@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 ROOT = Path(__file__).parent
 VERSION = next(
@@ -29,6 +29,8 @@ setup(
             "websocket-client",
         ],
     },
+    # Optional: without a C compiler the pure-Python masking is used.
+    ext_modules=[Extension("mod_ws._speedups", ["mod_ws/_speedups.c"], optional=True)],
     entry_points={"console_scripts": ["mod_ws = mod_ws.standalone:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

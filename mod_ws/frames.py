@@ -6,6 +6,7 @@ payload bytes in Python; masking is one big-integer XOR, which runs in C.
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import NamedTuple
 
@@ -123,18 +124,47 @@ def encode_frame_header(
     return header
 
 
-def apply_mask(payload: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
+_MASK_CHUNK = 1 << 14
+
+
+def apply_mask_python(payload: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
     """Masks or unmasks `payload` with the 4-byte key (RFC 6455 section 5.3).
 
-    The key is repeated to the payload's length and XORed as one integer, so the loop
-    runs in C however large the payload is.
+    The key is repeated and XORed as one big integer, so the loop runs in C. Large
+    payloads go in 16 KiB chunks: the integers then stay small and cache-warm, which
+    is more than twice as fast as one conversion of the whole payload.
     """
     length = len(payload)
-    if length == 0:
-        return b""
-    repeated = (mask_key * ((length >> 2) + 1))[:length]
-    masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
-    return masked.to_bytes(length, "little")
+    if length <= _MASK_CHUNK:
+        if length == 0:
+            return b""
+        repeated = (mask_key * ((length >> 2) + 1))[:length]
+        masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
+        return masked.to_bytes(length, "little")
+    key = int.from_bytes(mask_key * (_MASK_CHUNK >> 2), "little")
+    view = memoryview(payload)
+    output = bytearray(length)
+    from_bytes = int.from_bytes
+    end = length - length % _MASK_CHUNK
+    for start in range(0, end, _MASK_CHUNK):
+        stop = start + _MASK_CHUNK
+        output[start:stop] = (from_bytes(view[start:stop], "little") ^ key).to_bytes(
+            _MASK_CHUNK, "little"
+        )
+    if end < length:
+        tail = length - end
+        output[end:] = (from_bytes(view[end:], "little") ^ (key & ((1 << (8 * tail)) - 1))).to_bytes(
+            tail, "little"
+        )
+    return bytes(output)
+
+
+try:  # the optional C accelerator (setup.py builds it where a compiler exists)
+    if os.environ.get("MOD_WS_NO_SPEEDUPS"):
+        raise ImportError("disabled by MOD_WS_NO_SPEEDUPS")
+    from mod_ws._speedups import apply_mask
+except ImportError:
+    apply_mask = apply_mask_python
 
 
 def build_frame(

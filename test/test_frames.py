@@ -7,6 +7,7 @@ are thin wrappers over this codec and are checked at the end of this file.
 from __future__ import annotations
 
 import io
+import random
 import struct
 
 import pytest
@@ -25,6 +26,7 @@ from mod_ws.exceptions import InvalidFrameException, InvalidUTF8Exception
 from mod_ws.frames import (
     FrameHeader,
     apply_mask,
+    apply_mask_python,
     build_frame,
     decode_close_payload,
     encode_close_payload,
@@ -222,39 +224,75 @@ def test_largest_legal_64bit_length_parses():
 # --- masking -------------------------------------------------------------------------
 
 
+def _maskers():
+    """The pure-Python masking always, and the C accelerator where it was built."""
+    found = [pytest.param(apply_mask_python, id="python")]
+    try:
+        from mod_ws._speedups import apply_mask as c_apply_mask
+    except ImportError:
+        pass
+    else:
+        found.append(pytest.param(c_apply_mask, id="c"))
+    return found
+
+
+MASKERS = pytest.mark.parametrize("masker", _maskers())
+
+
+@MASKERS
 @FAST
 @given(payload=st.binary(max_size=300), key=st.binary(min_size=4, max_size=4))
-def test_apply_mask_matches_per_byte_reference(payload, key):
+def test_apply_mask_matches_per_byte_reference(masker, payload, key):
     """RFC 6455 5.3: transformed-octet-i = original-octet-i XOR masking-key-octet-(i MOD 4)."""
-    assert apply_mask(payload, key) == reference_mask(payload, key)
+    assert masker(payload, key) == reference_mask(payload, key)
 
 
+@MASKERS
+@pytest.mark.parametrize("length", [16383, 16384, 16385, 3 * 16384 + 5, 1 << 20])
+def test_apply_mask_of_large_payloads_matches_reference_across_chunk_edges(masker, length):
+    """Large payloads are masked in chunks (Python) or words (C): every edge must line up."""
+    payload = random.Random(length).randbytes(length)
+    key = b"\x9a\x01\xfe\x37"
+    assert masker(payload, key) == reference_mask(payload, key)
+    assert masker(bytearray(payload), key) == masker(memoryview(payload), key)
+
+
+@MASKERS
 @FAST
 @given(payload=payloads(), key=st.binary(min_size=4, max_size=4))
-def test_apply_mask_is_its_own_inverse(payload, key):
-    masked = apply_mask(payload, key)
+def test_apply_mask_is_its_own_inverse(masker, payload, key):
+    masked = masker(payload, key)
     assert len(masked) == len(payload)
-    assert apply_mask(masked, key) == payload
+    assert masker(masked, key) == payload
 
 
+@MASKERS
 @pytest.mark.parametrize(
     "payload", [b"", bytearray(), memoryview(b"")], ids=["bytes", "bytearray", "memoryview"]
 )
-def test_apply_mask_of_empty_payload_is_empty_bytes(payload):
-    assert apply_mask(payload, b"\x01\x02\x03\x04") == b""
+def test_apply_mask_of_empty_payload_is_empty_bytes(masker, payload):
+    assert masker(payload, b"\x01\x02\x03\x04") == b""
 
 
-def test_apply_mask_accepts_bytearray_and_memoryview():
+@MASKERS
+def test_apply_mask_accepts_bytearray_and_memoryview(masker):
     key = b"\x37\xfa\x21\x3d"
-    assert apply_mask(bytearray(b"Hello"), key) == b"\x7f\x9f\x4d\x51\x58"
-    assert apply_mask(memoryview(b"xHello")[1:], key) == b"\x7f\x9f\x4d\x51\x58"
+    assert masker(bytearray(b"Hello"), key) == b"\x7f\x9f\x4d\x51\x58"
+    assert masker(memoryview(b"xHello")[1:], key) == b"\x7f\x9f\x4d\x51\x58"
 
 
-def test_apply_mask_with_zero_key_is_identity_and_keeps_leading_and_trailing_zero_bytes():
+@MASKERS
+def test_apply_mask_with_zero_key_is_identity_and_keeps_leading_and_trailing_zero_bytes(masker):
     """The big-integer XOR must not drop zero bytes at either end."""
     data = b"\x00\x00abc\x00\x00"
-    assert apply_mask(data, b"\0\0\0\0") == data
-    assert apply_mask(b"\x01\x02\x03\x04\x01", b"\x01\x02\x03\x04") == b"\0\0\0\0\0"
+    assert masker(data, b"\0\0\0\0") == data
+    assert masker(b"\x01\x02\x03\x04\x01", b"\x01\x02\x03\x04") == b"\0\0\0\0\0"
+
+
+def test_apply_mask_uses_the_accelerator_when_built_and_returns_bytes():
+    """mod_ws.frames.apply_mask is the C function when available; both return bytes."""
+    assert isinstance(apply_mask(b"abcd", b"\x01\x02\x03\x04"), bytes)
+    assert isinstance(apply_mask_python(b"a" * 40000, b"\x01\x02\x03\x04"), bytes)
 
 
 # --- RFC 6455 section 5.7 examples --------------------------------------------------
