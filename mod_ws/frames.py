@@ -183,6 +183,17 @@ def build_frame(
     return header + payload
 
 
+def build_unmasked_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+    """`build_frame` for the server's own frames (never masked), on the hot send path."""
+    length = len(payload)
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 0x10000:
+        return _PACK_16(first, 126, length) + payload
+    return _PACK_64(first, 127, length) + payload
+
+
 def encode_close_payload(code: int | None, reason: str | bytes = "") -> bytes:
     """Builds a Close frame body: nothing, or a 2-byte code and a UTF-8 reason."""
     if code is None:

@@ -43,6 +43,7 @@ from mod_ws.frames import (
     FrameHeader,
     apply_mask,
     build_frame,
+    build_unmasked_frame,
     encode_close_payload,
     encode_frame_header,
     parse_frame_header,
@@ -179,9 +180,12 @@ class Stream:
 
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         """Writes one frame; the caller holds the write lock."""
-        mask_key = os.urandom(4) if self._options.mask_send else None
+        if self._options.mask_send:
+            frame = build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4))
+        else:
+            frame = build_unmasked_frame(opcode, payload, fin, rsv1)
         try:
-            self._transport.sendall(build_frame(opcode, payload, fin, rsv1, mask_key=mask_key))
+            self._transport.sendall(frame)
         except OSError as e:
             # A frame may be half written: the connection cannot carry another.
             self.failed = True
@@ -254,11 +258,18 @@ class Stream:
         request = self._request
         if request.client_terminated:
             raise BadOperationException("the client has already closed the connection")
+        reader = self._reader
+        fast_path = self._assembler.receive_buffered_message
         try:
             while True:
-                event = self._receive_frame()
-                if event is None:
-                    continue
+                buffered = fast_path(reader.buffer, reader.position)
+                if buffered is not None:
+                    event, end = buffered
+                    reader.consume(end)
+                else:
+                    event = self._receive_frame()
+                    if event is None:
+                        continue
                 opcode, value = event
                 if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
                     self._last_received_opcode = opcode

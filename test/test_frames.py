@@ -28,6 +28,7 @@ from mod_ws.frames import (
     apply_mask,
     apply_mask_python,
     build_frame,
+    build_unmasked_frame,
     decode_close_payload,
     encode_close_payload,
     encode_frame_header,
@@ -495,3 +496,14 @@ def test_stream_create_closing_handshake_body():
         unmask_receive=False,
     )
     assert opcode == OPCODE_CLOSE and decode_close_payload(body) == (4000, "x")
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("fin", [True, False])
+@pytest.mark.parametrize("rsv1", [True, False])
+def test_unmasked_frame_builder_matches_the_general_encoder(size, fin, rsv1):
+    """The server's hot-path builder must give the same bytes as build_frame."""
+    payload = b"z" * size
+    assert build_unmasked_frame(OPCODE_BINARY, payload, fin, rsv1) == build_frame(
+        OPCODE_BINARY, payload, fin, rsv1
+    )

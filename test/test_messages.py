@@ -15,7 +15,7 @@ from mod_ws.common import (
     OPCODE_TEXT,
 )
 from mod_ws.exceptions import InvalidFrameException, InvalidUTF8Exception, MessageTooBigException
-from mod_ws.frames import FrameHeader
+from mod_ws.frames import FrameHeader, build_frame
 from mod_ws.messages import MessageAssembler, Utf8Validator
 
 FAST = settings(max_examples=80, deadline=None)
@@ -520,3 +520,58 @@ def test_piecewise_utf8_failure_happens_at_first_piece_that_cannot_be_a_valid_pr
     assert failed_step == expected_step
     if expected_step is None:
         assert result == (OPCODE_TEXT, encoded.decode("utf-8"))
+
+
+# --- the fast path for whole small messages ------------------------------------------
+
+
+def client_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+    """A masked client frame, built with the codec's general encoder."""
+    return build_frame(opcode, payload, fin, rsv1, mask_key=KEY)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 1000, 65535])
+@pytest.mark.parametrize("opcode", [OPCODE_TEXT, OPCODE_BINARY], ids=["text", "binary"])
+def test_fast_path_takes_a_whole_buffered_message_and_says_where_it_ends(opcode, size):
+    payload = b"a" * size
+    data = b"xx" + client_frame(opcode, payload) + b"next"
+    event, end = MessageAssembler().receive_buffered_message(data, 2)
+    assert event == (opcode, payload.decode() if opcode == OPCODE_TEXT else payload)
+    assert data[end:] == b"next"
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(client_frame(OPCODE_TEXT, b"hello")[:-1], id="incomplete payload"),
+    pytest.param(client_frame(OPCODE_TEXT, b"a" * 300)[:3], id="incomplete 16-bit length"),
+    pytest.param(client_frame(OPCODE_BINARY, b"a" * 70000), id="64-bit length"),
+    pytest.param(client_frame(OPCODE_TEXT, b"part", fin=False), id="fragment"),
+    pytest.param(client_frame(OPCODE_CONTINUATION, b"part"), id="continuation"),
+    pytest.param(client_frame(OPCODE_PING, b"p"), id="ping"),
+    pytest.param(client_frame(OPCODE_CLOSE, b"\x03\xe8"), id="close"),
+    pytest.param(client_frame(OPCODE_TEXT, b"c", rsv1=True), id="RSV1"),
+    pytest.param(build_frame(OPCODE_TEXT, b"unmasked"), id="unmasked"),
+    pytest.param(client_frame(3, b"x"), id="reserved opcode"),
+])
+def test_fast_path_leaves_every_other_frame_to_the_general_rules(data):
+    """Anything but a whole, final, masked, plain data frame goes through check_header."""
+    assert MessageAssembler().receive_buffered_message(data, 0) is None
+
+
+def test_fast_path_leaves_an_oversized_message_to_the_general_rules():
+    assembler = MessageAssembler(max_message_size=10)
+    assert assembler.receive_buffered_message(client_frame(OPCODE_BINARY, b"a" * 11), 0) is None
+    assert assembler.receive_buffered_message(client_frame(OPCODE_BINARY, b"a" * 10), 0) is not None
+
+
+def test_fast_path_defers_to_the_open_fragmented_message():
+    """RFC 6455 5.4: a new data frame inside a fragmented message is an error the general
+    path must see."""
+    assembler = MessageAssembler()
+    feed(assembler, OPCODE_TEXT, b"first", fin=False)
+    assert assembler.receive_buffered_message(client_frame(OPCODE_TEXT, b"x"), 0) is None
+
+
+def test_fast_path_rejects_invalid_utf8_with_1007():
+    with pytest.raises(InvalidUTF8Exception) as info:
+        MessageAssembler().receive_buffered_message(client_frame(OPCODE_TEXT, b"\xce\xba\xff"), 0)
+    assert info.value.close_code == 1007
