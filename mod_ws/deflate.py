@@ -20,6 +20,10 @@ MIN_WINDOW_BITS = 8
 MAX_WINDOW_BITS = 15
 # zlib's raw deflate cannot use a 256-byte window (it silently uses 512).
 MIN_ZLIB_DEFLATE_WINDOW_BITS = 9
+# Level 4 compresses JSON-like text about twice as fast as zlib's default (6) for a
+# ratio about 5% worse (bench/: 64 KiB JSON, 0.267 against 0.252 without context
+# takeover); a test server's messages are short-lived, so speed wins.
+DEFAULT_COMPRESSION_LEVEL = 4
 
 
 class DecompressionError(InvalidFrameException):
@@ -32,7 +36,7 @@ class MessageDeflater:
     """Compresses outgoing messages with or without LZ77 context takeover."""
 
     def __init__(self, window_bits: int = MAX_WINDOW_BITS, no_context_takeover: bool = False,
-                 level: int = zlib.Z_DEFAULT_COMPRESSION) -> None:
+                 level: int = DEFAULT_COMPRESSION_LEVEL) -> None:
         if not MIN_ZLIB_DEFLATE_WINDOW_BITS <= window_bits <= MAX_WINDOW_BITS:
             raise ValueError(f"window bits {window_bits} not in 9..15")
         self.window_bits = window_bits
