@@ -183,15 +183,19 @@ def build_frame(
     return header + payload
 
 
-def build_unmasked_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
-    """`build_frame` for the server's own frames (never masked), on the hot send path."""
-    length = len(payload)
+def encode_unmasked_header(opcode: int, length: int, fin: bool = True, rsv1: bool = False) -> bytes:
+    """`encode_frame_header` for the server's own frames (never masked): the hot path."""
     first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
     if length < 126:
-        return bytes((first, length)) + payload
+        return bytes((first, length))
     if length < 0x10000:
-        return _PACK_16(first, 126, length) + payload
-    return _PACK_64(first, 127, length) + payload
+        return _PACK_16(first, 126, length)
+    return _PACK_64(first, 127, length)
+
+
+def build_unmasked_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+    """`build_frame` for the server's own frames (never masked), on the hot send path."""
+    return encode_unmasked_header(opcode, len(payload), fin, rsv1) + payload
 
 
 def encode_close_payload(code: int | None, reason: str | bytes = "") -> bytes:

@@ -46,6 +46,7 @@ from mod_ws.frames import (
     build_unmasked_frame,
     encode_close_payload,
     encode_frame_header,
+    encode_unmasked_header,
     parse_frame_header,
 )
 from mod_ws.messages import DEFAULT_MAX_MESSAGE_SIZE, Event, MessageAssembler, Utf8Validator
@@ -54,6 +55,8 @@ from mod_ws.transport import RECV_CHUNK
 _logger = logging.getLogger(__name__)
 _deflate_logger = logging.getLogger("mod_ws.deflate")
 
+# Payloads from this size on are sent after their header rather than copied behind it.
+_SEPARATE_HEADER_ABOVE = 65536
 # A close reason must fit in a control frame beside its 2-byte code.
 _MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
@@ -180,12 +183,14 @@ class Stream:
 
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         """Writes one frame; the caller holds the write lock."""
-        if self._options.mask_send:
-            frame = build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4))
-        else:
-            frame = build_unmasked_frame(opcode, payload, fin, rsv1)
         try:
-            self._transport.sendall(frame)
+            if self._options.mask_send:
+                self._transport.sendall(build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4)))
+            elif len(payload) < _SEPARATE_HEADER_ABOVE:
+                self._transport.sendall(build_unmasked_frame(opcode, payload, fin, rsv1))
+            else:  # a large payload goes out as it is, not copied behind its header
+                self._transport.sendall(encode_unmasked_header(opcode, len(payload), fin, rsv1))
+                self._transport.sendall(payload)
         except OSError as e:
             # A frame may be half written: the connection cannot carry another.
             self.failed = True
