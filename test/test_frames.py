@@ -11,7 +11,7 @@ import random
 import struct
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mod_ws.common import (
@@ -43,7 +43,9 @@ from mod_ws.stream import (
     parse_frame,
 )
 
-FAST = settings(max_examples=60, deadline=None)
+# Large payloads are the point here: do not let hypothesis's size health checks veto them.
+FAST = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.data_too_large, HealthCheck.too_slow])
 
 # Payload sizes either side of the three length encodings of RFC 6455 section 5.2.
 BOUNDARY_SIZES = [0, 1, 124, 125, 126, 127, 65534, 65535, 65536, 65537, 70000]
