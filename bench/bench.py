@@ -726,8 +726,20 @@ class Scenario:
     def setup(self) -> None:
         pass
 
-    def run_slice(self, seconds: float, max_count: int) -> int:
+    def once(self) -> None:
+        """One unit of work (an echo, a handshake) for scenarios timed one at a time."""
         raise NotImplementedError
+
+    def run_slice(self, seconds: float, max_count: int) -> int:
+        """Repeats `once` until the slice's time or count runs out; returns the count."""
+        deadline = time.perf_counter() + seconds
+        n = 0
+        while n < max_count:
+            self.once()
+            n += 1
+            if time.perf_counter() > deadline:
+                break
+        return n
 
     def close(self) -> None:
         pass
@@ -994,15 +1006,8 @@ class BigScenario(Scenario):
         for _ in range(3):
             echo_one(self.conn, *self.proto.big)
 
-    def run_slice(self, seconds: float, max_count: int) -> int:
-        deadline = time.perf_counter() + seconds
-        n = 0
-        while n < max_count:
-            echo_one(self.conn, *self.proto.big)
-            n += 1
-            if time.perf_counter() > deadline:
-                break
-        return n
+    def once(self) -> None:
+        echo_one(self.conn, *self.proto.big)
 
     def close(self) -> None:
         self.conn.close()
@@ -1059,10 +1064,10 @@ class DeflateScenario(Scenario):
         conn.inflater = zlib.decompressobj(-15)
         self.wire = 0
         for _ in range(3):
-            self.echo_once()
+            self.once()
         self.wire = 0
 
-    def echo_once(self) -> None:
+    def once(self) -> None:
         conn = self.conn
         conn.sock.sendall(self.send)
         before = conn.wire_in
@@ -1071,15 +1076,6 @@ class DeflateScenario(Scenario):
             raise Mismatch(describe_mismatch(opcode, payload, OP_TEXT, self.text))
         self.wire += conn.wire_in - before
 
-    def run_slice(self, seconds: float, max_count: int) -> int:
-        deadline = time.perf_counter() + seconds
-        n = 0
-        while n < max_count:
-            self.echo_once()
-            n += 1
-            if time.perf_counter() > deadline:
-                break
-        return n
 
     def close(self) -> None:
         self.conn.close()
@@ -1118,16 +1114,6 @@ class HandshakeScenario(Scenario):
             if self.slow_closes > 3:
                 raise BenchError(f"server left TCP open more than {CLOSE_WAIT:.0f} s after "
                                  f"the closing handshake, {self.slow_closes} times") from None
-
-    def run_slice(self, seconds: float, max_count: int) -> int:
-        deadline = time.perf_counter() + seconds
-        n = 0
-        while n < max_count:
-            self.once()
-            n += 1
-            if time.perf_counter() > deadline:
-                break
-        return n
 
     def figures(self) -> dict:
         result = self._common("handshakes")
