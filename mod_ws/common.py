@@ -5,6 +5,7 @@ Names match pywebsocket3's `common` module so handlers can keep using them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # RFC 6455 section 1.3: appended to Sec-WebSocket-Key before hashing.
@@ -85,15 +86,14 @@ def is_valid_close_code(code: int) -> bool:
     return 3000 <= code <= 4999
 
 
-# RFC 7230 section 3.2.6: tchar.
-_TOKEN_CHARS = frozenset(
-    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
+# RFC 7230 section 3.2.6: token = 1*tchar.
+_TOKEN_RUN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = re.compile(_TOKEN_RUN.pattern + r"\Z")
 
 
 def is_token(text: str) -> bool:
     """Is `text` a non-empty RFC 7230 token?"""
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+    return _TOKEN.match(text) is not None
 
 
 @dataclass
@@ -156,14 +156,13 @@ class _HeaderScanner:
 
     def token(self) -> str:
         self.skip_space()
-        start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] in _TOKEN_CHARS:
-            self.pos += 1
-        if start == self.pos:
+        match = _TOKEN_RUN.match(self.text, self.pos)
+        if match is None:
             raise ExtensionParsingException(
-                f"expected a token at position {start} of {self.text!r}"
+                f"expected a token at position {self.pos} of {self.text!r}"
             )
-        return self.text[start : self.pos]
+        self.pos = match.end()
+        return match.group()
 
     def quoted_string(self) -> str:
         """Reads a quoted-string after its opening quote; backslash escapes one char."""

@@ -43,14 +43,17 @@ class Headers:
     """
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = list(items or [])
+        self._items: list[tuple[str, str]] = []
+        self._by_name: dict[str, list[str]] = {}  # lower-cased name -> values, in order
+        for name, value in items or []:
+            self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        self._by_name.setdefault(name.lower(), []).append(value)
 
     def get_all(self, name: str) -> list[str]:
-        lowered = name.lower()
-        return [v for n, v in self._items if n.lower() == lowered]
+        return list(self._by_name.get(name.lower(), ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.get_all(name)
