@@ -271,6 +271,9 @@ class Stream:
                 if buffered is not None:
                     event, end = buffered
                     reader.consume(end)
+                elif reader.buffered() < 2:
+                    reader.fill()  # not even a frame header yet: wait, then try the fast path
+                    continue
                 else:
                     event = self._receive_frame()
                     if event is None:
