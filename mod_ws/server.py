@@ -11,6 +11,7 @@ import logging
 import selectors
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -83,6 +84,11 @@ def _plain_address(address: tuple) -> tuple[str, int]:
     return host, address[1]
 
 
+# Linux copies these socket options from a listening socket to each accepted one, so
+# they are set once on the listener; elsewhere they are set on every connection.
+_OPTIONS_INHERITED = sys.platform.startswith("linux")
+
+
 def configure_connection_socket(sock: socket.socket, send_timeout: float) -> None:
     """Small frames go out at once; dead peers are noticed; writes cannot block forever.
 
@@ -113,6 +119,8 @@ class WebSocketServer:
         self.config = config
         self.shutdown_timeout = shutdown_timeout
         self.listeners = open_listeners(host, port, backlog)
+        for listener in self.listeners:
+            configure_connection_socket(listener, config.send_timeout)
         self._handlers: dict[ConnectionHandler, threading.Thread] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -147,7 +155,8 @@ class WebSocketServer:
             return
         sock.setblocking(True)
         try:
-            configure_connection_socket(sock, self.config.send_timeout)
+            if not _OPTIONS_INHERITED:
+                configure_connection_socket(sock, self.config.send_timeout)
             local = sock.getsockname()
         except OSError:
             sock.close()
