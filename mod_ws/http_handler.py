@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -89,7 +88,7 @@ class ConnectionHandler:
         self.connection = Connection(transport, remote_addr, local_addr)
         self.transport = transport
         self.request: WebSocketRequest | None = None  # set once upgraded
-        self._closing = threading.Event()
+        self._closing = False  # set once by the shutdown thread
 
     # Life cycle.
 
@@ -110,7 +109,7 @@ class ConnectionHandler:
 
     def _serve(self) -> None:
         keep_alive = True
-        while keep_alive and not self._closing.is_set():
+        while keep_alive and not self._closing:
             head = self._read_request_head()
             if head is None:
                 return
@@ -328,7 +327,7 @@ class ConnectionHandler:
         self._send(101, response_headers)
         self._log_access(head, 101)
         self.request = request
-        if self._closing.is_set():  # shutdown began while we were handshaking
+        if self._closing:  # shutdown began while we were handshaking
             self.close_going_away()
         dispatcher.transfer_data(request)
         self._finish_websocket(request)
@@ -346,7 +345,7 @@ class ConnectionHandler:
 
     def close_going_away(self) -> None:
         """Called from the shutdown thread: tells the client the server is going away."""
-        self._closing.set()
+        self._closing = True
         request = self.request
         if request is None:  # plain HTTP, idle or mid-handshake: nothing to say goodbye to
             self.transport.shutdown()

@@ -15,7 +15,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -113,7 +112,7 @@ class Stream:
         self._outgoing_opcode: int | None = None  # fragmented message being sent
         self._deflater: MessageDeflater | None = None  # set when permessage-deflate is on
         self._outgoing_compressed = False  # the message being sent is compressed
-        self._ping_queue: deque[bytes] = deque()
+        self._ping_queue: list[bytes] = []  # payloads of pings not yet answered
         # Set once the connection is failed (RFC 6455 section 7.1.7): no more reads.
         self.failed = False
         # Set once the server has waited (bounded) for the client's close frame.
@@ -318,8 +317,7 @@ class Stream:
     def _process_pong(self, payload: bytes) -> None:
         # Pongs answer pings in order; unanswered earlier pings are forgotten.
         if payload in self._ping_queue:
-            while self._ping_queue.popleft() != payload:
-                pass
+            del self._ping_queue[: self._ping_queue.index(payload) + 1]
         handler = getattr(self._request, "on_pong_handler", None)
         if handler:
             handler(self._request, payload)

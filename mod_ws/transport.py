@@ -18,7 +18,7 @@ RECV_CHUNK = 65536
 # An idle connection waits in a small read: every blocked recv holds its whole buffer,
 # so 1,000 idle connections would otherwise hold 64 MiB. A read that fills the small
 # buffer means data is flowing, and the next one takes RECV_CHUNK.
-IDLE_RECV_SIZE = 4096
+IDLE_RECV_SIZE = 2048
 
 
 class Transport(Protocol):
