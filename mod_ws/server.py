@@ -17,6 +17,7 @@ import time
 
 from mod_ws.http_handler import ConnectionHandler, ServerConfig
 from mod_ws.transport import SocketTransport
+from mod_ws.workers import ConnectionThreads
 
 _logger = logging.getLogger(__name__)
 
@@ -121,8 +122,9 @@ class WebSocketServer:
         self.listeners = open_listeners(host, port, backlog)
         for listener in self.listeners:
             configure_connection_socket(listener, config.send_timeout)
-        self._handlers: dict[ConnectionHandler, threading.Thread] = {}
-        self._lock = threading.Lock()
+        self._handlers: set[ConnectionHandler] = set()
+        self._handlers_changed = threading.Condition()
+        self._threads = ConnectionThreads(self._run)
         self._stop = threading.Event()
 
     @property
@@ -163,21 +165,20 @@ class WebSocketServer:
             return
         handler = ConnectionHandler(self.config, SocketTransport(sock),
                                     _plain_address(remote), _plain_address(local))
-        thread = threading.Thread(target=self._run, args=(handler,),
-                                  name=f"conn {format_address(remote)}", daemon=True)
-        with self._lock:
-            self._handlers[handler] = thread
-        thread.start()
+        with self._handlers_changed:
+            self._handlers.add(handler)
+        self._threads.submit(handler, f"conn {format_address(remote)}")
 
     def _run(self, handler: ConnectionHandler) -> None:
         try:
             handler.run()
         finally:
-            with self._lock:
-                self._handlers.pop(handler, None)
+            with self._handlers_changed:
+                self._handlers.discard(handler)
+                self._handlers_changed.notify_all()
 
     def connection_count(self) -> int:
-        with self._lock:
+        with self._handlers_changed:
             return len(self._handlers)
 
     def shutdown(self) -> None:
@@ -187,18 +188,16 @@ class WebSocketServer:
     def _close_all(self) -> None:
         for sock in self.listeners:
             sock.close()
-        with self._lock:
-            handlers = dict(self._handlers)
+        with self._handlers_changed:
+            handlers = list(self._handlers)
         for handler in handlers:
             handler.close_going_away()
-        deadline = time.monotonic() + self.shutdown_timeout
-        for thread in handlers.values():
-            thread.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
-            stragglers = dict(self._handlers)
+        with self._handlers_changed:
+            self._handlers_changed.wait_for(lambda: not self._handlers, self.shutdown_timeout)
+            stragglers = list(self._handlers)
         for handler in stragglers:
             handler.transport.shutdown()
-        for thread in stragglers.values():
-            thread.join(1.0)
+        with self._handlers_changed:
+            self._handlers_changed.wait_for(lambda: not self._handlers, 1.0)
         if stragglers:
             _logger.info("cut %d connection(s) still open at shutdown", len(stragglers))
