@@ -167,7 +167,13 @@ class WebSocketServer:
                                     _plain_address(remote), _plain_address(local))
         with self._handlers_changed:
             self._handlers.add(handler)
-        self._threads.submit(handler, f"conn {format_address(remote)}")
+        try:
+            self._threads.submit(handler, f"conn {format_address(remote)}")
+        except RuntimeError as e:  # no thread to be had: refuse this one, keep the others
+            _logger.warning("cannot start a thread for %s: %s", format_address(remote), e)
+            with self._handlers_changed:
+                self._handlers.discard(handler)
+            sock.close()
 
     def _run(self, handler: ConnectionHandler) -> None:
         try:
