@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import io
+import math
 import re
 import sys
 from collections import OrderedDict
@@ -81,19 +82,25 @@ def _int_in_range(low: int | None = None, high: int | None = None) -> Callable[[
     return convert
 
 
+# Seconds; beyond this the platform's timeout types overflow, and no test needs longer.
+MAX_TIMEOUT = 1_000_000.0
+
+
 def _float_at_least(low: float, *, inclusive: bool) -> Callable[[str], float]:
-    """Return an argparse type accepting finite floats above (or at) low."""
+    """Return an argparse type accepting finite floats above (or at) low, up to MAX_TIMEOUT."""
 
     def convert(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"invalid float value: {text!r}")
-        if value < low or (not inclusive and value == low):
+        if value < low or (not inclusive and value == low) or value > MAX_TIMEOUT:
             bound = f">= {low:g}" if inclusive else f"> {low:g}"
-            raise argparse.ArgumentTypeError(f"{text} is out of range (must be {bound})")
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range (must be {bound} and <= {MAX_TIMEOUT:g})"
+            )
         return value
 
     return convert
@@ -292,7 +299,7 @@ def build_parser() -> configargparse.ArgumentParser:
          help="host name that absolute request URIs must name")
     _add(listen, "-P", "--validation-port", dest="validation_port", type=_int_in_range(1, 65535),
          default=None, help="port that absolute request URIs must name")
-    _add(listen, "-q", "--queue", dest="request_queue_size", type=_int_in_range(1), default=128,
+    _add(listen, "-q", "--queue", dest="request_queue_size", type=_int_in_range(1, 65535), default=128,
          help="listen backlog of pending connections (default: %(default)s)")
 
     handlers = parser.add_argument_group("handlers and files")
@@ -353,9 +360,10 @@ def build_parser() -> configargparse.ArgumentParser:
          default="warn", help="lowest level logged by the deflate extension (default: %(default)s)")
     _add(logs, "--log-max", dest="log_max", type=_int_in_range(1), default=256 * 1024,
          help="bytes after which the log file is rotated (default: %(default)s)")
-    _add(logs, "--log-count", dest="log_count", type=_int_in_range(0), default=5,
+    _add(logs, "--log-count", dest="log_count", type=_int_in_range(0, 1000), default=5,
          help="rotated log files kept (default: %(default)s)")
-    _add(logs, "--thread-monitor-interval-in-sec", dest="thread_monitor_interval_in_sec", type=_int_in_range(),
+    _add(logs, "--thread-monitor-interval-in-sec", dest="thread_monitor_interval_in_sec",
+         type=_int_in_range(high=int(MAX_TIMEOUT)),
          default=-1, help="log the live threads every this many seconds; <= 0 disables "
          "(default: %(default)s)")
     return parser

@@ -85,6 +85,9 @@ def _plain_address(address: tuple) -> tuple[str, int]:
     return host, address[1]
 
 
+# Longer send timeouts mean "never" in practice; the kernel's timeval must still hold them.
+_LONGEST_SEND_TIMEOUT = 10.0 ** 9
+
 # Linux copies these socket options from a listening socket to each accepted one, so
 # they are set once on the listener; elsewhere they are set on every connection.
 _OPTIONS_INHERITED = sys.platform.startswith("linux")
@@ -98,6 +101,7 @@ def configure_connection_socket(sock: socket.socket, send_timeout: float) -> Non
     notices a peer that vanished while the connection was idle.
     """
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    send_timeout = min(send_timeout, _LONGEST_SEND_TIMEOUT)
     seconds = int(send_timeout)
     microseconds = int((send_timeout - seconds) * 1_000_000)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, microseconds))

@@ -169,11 +169,24 @@ def test_unknown_option_is_rejected_by_name(capsys: pytest.CaptureFixture[str]) 
         (["-p", "abc"], "--port: invalid int value: 'abc'"),
         (["-P", "0"], "--validation-port: 0 is out of range (must be 1..65535)"),
         (["--log-max", "0"], "--log-max: 0 is out of range (must be >= 1)"),
-        (["--log-count", "-1"], "--log-count: -1 is out of range (must be >= 0)"),
-        (["-q", "0"], "--queue: 0 is out of range (must be >= 1)"),
-        (["--request-timeout", "0"], "--request-timeout: 0 is out of range (must be > 0)"),
+        (["--log-count", "-1"], "--log-count: -1 is out of range (must be 0..1000)"),
+        (["--log-count", "99999999999999999999"],
+         "--log-count: 99999999999999999999 is out of range (must be 0..1000)"),
+        (["-q", "0"], "--queue: 0 is out of range (must be 1..65535)"),
+        (["--request-timeout", "0"],
+         "--request-timeout: 0 is out of range (must be > 0 and <= 1e+06)"),
+        (["-q", "99999999999999999999"],
+         "--queue: 99999999999999999999 is out of range (must be 1..65535)"),
+        (["--thread-monitor-interval-in-sec", "99999999999999999999"],
+         "--thread-monitor-interval-in-sec: 99999999999999999999 is out of range "
+         "(must be <= 1000000)"),
+        (["--request-timeout", "1e30"],
+         "--request-timeout: 1e30 is out of range (must be > 0 and <= 1e+06)"),
+        (["--send-timeout", "2000000"],
+         "--send-timeout: 2000000 is out of range (must be > 0 and <= 1e+06)"),
         (["--request-timeout", "nan"], "--request-timeout: invalid float value: 'nan'"),
-        (["--close-timeout", "-0.1"], "--close-timeout: -0.1 is out of range (must be >= 0)"),
+        (["--close-timeout", "-0.1"],
+         "--close-timeout: -0.1 is out of range (must be >= 0 and <= 1e+06)"),
         (["--shutdown-timeout", "x"], "--shutdown-timeout: invalid float value: 'x'"),
         (["--max-request-header-size", "1023"],
          "--max-request-header-size: 1023 is out of range (must be >= 1024)"),
@@ -330,7 +343,8 @@ def test_bad_config_value_names_file_line_and_option(capsys: pytest.CaptureFixtu
 def test_out_of_range_config_value_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:
     name = write_config("config.ini", "request_timeout = 0\n")
     assert error_line(capsys, ["--config", name]) == (
-        "mod_ws: error: config.ini line 1: --request-timeout: 0 is out of range (must be > 0)"
+        "mod_ws: error: config.ini line 1: --request-timeout: 0 is out of range "
+        "(must be > 0 and <= 1e+06)"
     )
 
 
