@@ -29,6 +29,17 @@ STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 _LISTENING_RE = re.compile(r"^mod_ws: listening on (?:\[[^\]]*\]|[^\s:;,]+):(\d+)")
 
 
+def wait_for_value(read: Callable[[], int], target: int, timeout: float) -> int:
+    """Polls `read()` until it returns `target` or `timeout` passes; returns the last value
+    (thread and descriptor counts settle a moment after connections end)."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while value != target and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = read()
+    return value
+
+
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")

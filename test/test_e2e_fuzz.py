@@ -10,21 +10,12 @@ import struct
 import time
 
 import wsraw
-from conftest import EXAMPLE
+from conftest import EXAMPLE, wait_for_value
 from websockets.sync.client import connect
 from wsraw import RawWebSocket
 
 CONNECTIONS = 120
 PER_CONNECTION_TIMEOUT = 3.0
-
-
-def _wait_for(read, target: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    value = read()
-    while value != target and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = read()
-    return value
 
 
 def _random_frame(rnd: random.Random) -> bytes:
@@ -75,7 +66,7 @@ def _one_connection(port: int, rnd: random.Random) -> None:
 
 def test_random_handshakes_and_frames_leave_the_server_healthy(make_server):
     server = make_server("-d", EXAMPLE, "--request-timeout", "2", "--close-timeout", "1")
-    threads = _wait_for(server.thread_count, 1, 2.0)
+    threads = wait_for_value(server.thread_count, 1, 2.0)
     fds = server.fd_count()
     rnd = random.Random(6455)
     deadline = time.monotonic() + 60
@@ -86,7 +77,7 @@ def test_random_handshakes_and_frames_leave_the_server_healthy(make_server):
     with connect(server.url("/echo"), open_timeout=5, close_timeout=5) as ws:
         ws.send("still healthy")
         assert ws.recv(timeout=5) == "still healthy"
-    assert _wait_for(server.thread_count, threads, 10.0) == threads
-    assert _wait_for(server.fd_count, fds, 10.0) == fds
+    assert wait_for_value(server.thread_count, threads, 10.0) == threads
+    assert wait_for_value(server.fd_count, fds, 10.0) == fds
     log = server.stderr_text()
     assert "Traceback" not in log and "unexpected error" not in log, log[-3000:]

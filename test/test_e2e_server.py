@@ -10,7 +10,7 @@ import time
 
 import pytest
 import wsraw
-from conftest import EXAMPLE, run_mod_ws
+from conftest import EXAMPLE, run_mod_ws, wait_for_value
 from websockets.sync.client import connect
 from wsraw import OP_BINARY, OP_CONT, OP_TEXT, RawWebSocket
 
@@ -311,14 +311,14 @@ def test_pywebsocket3_style_handler_refusing_origin_gets_403(compat_server):
 
 
 def test_message_sender_thread_ends_with_its_connection(compat_server):
-    baseline = _wait_for(compat_server.thread_count, 1, 2.0)
+    baseline = wait_for_value(compat_server.thread_count, 1, 2.0)
     for _ in range(3):
         with RawWebSocket.connect(compat_server.port, "/compat") as ws:
             for _ in range(3):
                 ws.recv_message(TIMEOUT)
             ws.send_close(1000)
             assert ws.expect_close(TIMEOUT) == (1000, "")
-    assert _wait_for(compat_server.thread_count, baseline, 3.0) == baseline
+    assert wait_for_value(compat_server.thread_count, baseline, 3.0) == baseline
 
 
 # --- shutdown -----------------------------------------------------------------------------
@@ -379,15 +379,6 @@ def test_sigterm_with_half_sent_request_exits_promptly(make_server):
 # --- resource hygiene -----------------------------------------------------------------------
 
 
-def _wait_for(read, target: int, timeout: float) -> int:
-    deadline = time.monotonic() + timeout
-    value = read()
-    while value != target and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = read()
-    return value
-
-
 def _one_cycle(port: int, i: int) -> None:
     kind = i % 5
     if kind == 0:  # clean WebSocket session
@@ -416,18 +407,18 @@ def test_fifty_connection_cycles_leak_no_threads_or_file_descriptors(make_server
     server = make_server("-d", EXAMPLE, "--close-timeout", "1")
     _one_cycle(server.port, 0)  # warm up lazily created resources
     time.sleep(0.2)
-    threads = _wait_for(server.thread_count, 1, 2.0)
+    threads = wait_for_value(server.thread_count, 1, 2.0)
     fds = server.fd_count()
     for i in range(50):
         _one_cycle(server.port, i)
-    assert _wait_for(server.thread_count, threads, 5.0) == threads
-    assert _wait_for(server.fd_count, fds, 5.0) == fds
+    assert wait_for_value(server.thread_count, threads, 5.0) == threads
+    assert wait_for_value(server.fd_count, fds, 5.0) == fds
 
 
 def test_client_that_stops_reading_is_dropped_after_send_timeout_and_others_are_served(make_server):
     """A peer that never reads must not hold a handler thread forever (--send-timeout)."""
     server = make_server("-d", EXAMPLE, "--send-timeout", "1", "--close-timeout", "1")
-    threads = _wait_for(server.thread_count, 1, 2.0)
+    threads = wait_for_value(server.thread_count, 1, 2.0)
     stalled = RawWebSocket.connect(server.port)
     stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     payload = b"x" * 65536
@@ -442,6 +433,6 @@ def test_client_that_stops_reading_is_dropped_after_send_timeout_and_others_are_
                 break  # the server stopped reading too: its handler is stuck in a write
         assert echo_once(server.url("/echo"), "still serving") == "still serving"
         # The stuck handler gives up within the send timeout (plus scheduling slack).
-        assert _wait_for(server.thread_count, threads, 10.0) == threads
+        assert wait_for_value(server.thread_count, threads, 10.0) == threads
     finally:
         stalled.close()
