@@ -1,12 +1,21 @@
-/* Optional C accelerator for mod_ws: WebSocket payload masking (RFC 6455 section 5.3).
+/* Optional C accelerator for mod_ws.
  *
- * mod_ws.frames falls back to its pure-Python masking when this module is not built;
- * both give the same bytes (test/test_frames.py checks them against each other).
+ * - apply_mask: WebSocket payload masking (RFC 6455 section 5.3). mod_ws.frames falls
+ *   back to its pure-Python masking when this module is not built; both give the same
+ *   bytes (test/test_frames.py checks them against each other).
+ * - send_nowait: one non-blocking send(2) that keeps the GIL. A small frame is copied
+ *   into the socket buffer in a few microseconds; releasing and retaking the GIL around
+ *   that costs more than the copy when many connection threads are busy, since every
+ *   release hands the GIL to another thread. mod_ws.transport sends what is left, if
+ *   anything, with the ordinary blocking sendall.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 /* Large payloads are masked without the GIL so other connections keep running. */
 #define RELEASE_GIL_ABOVE 65536
@@ -65,15 +74,41 @@ done:
     return result;
 }
 
+static PyObject *
+send_nowait(PyObject *module, PyObject *args)
+{
+    int fd;
+    Py_buffer data;
+    ssize_t sent;
+
+    if (!PyArg_ParseTuple(args, "iy*:send_nowait", &fd, &data)) {
+        return NULL;
+    }
+    do {
+        sent = send(fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    PyBuffer_Release(&data);
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            sent = 0;
+        } else {
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+    }
+    return PyLong_FromSsize_t(sent);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", apply_mask, METH_VARARGS,
      "apply_mask(payload, key) -> bytes: XOR payload with the repeated 4-byte key."},
+    {"send_nowait", send_nowait, METH_VARARGS,
+     "send_nowait(fd, data) -> int: bytes sent by one non-blocking send, GIL held."},
     {NULL, NULL, 0, NULL}
 };
 
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT, "mod_ws._speedups",
-    "Optional C accelerator for mod_ws (payload masking).", -1, speedups_methods
+    "Optional C accelerator for mod_ws (payload masking, small sends).", -1, speedups_methods
 };
 
 PyMODINIT_FUNC

@@ -8,17 +8,28 @@ many frames, and a large payload is received straight into its own buffer.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from typing import Protocol
 
 from mod_ws.exceptions import ConnectionTerminatedException
 
+try:
+    if os.environ.get("MOD_WS_NO_SPEEDUPS"):
+        raise ImportError("disabled by MOD_WS_NO_SPEEDUPS")
+    from mod_ws._speedups import send_nowait
+except ImportError:
+    send_nowait = None
+
 RECV_CHUNK = 65536
 # An idle connection waits in a small read: every blocked recv holds its whole buffer,
 # so 1,000 idle connections would otherwise hold 64 MiB. A read that fills the small
 # buffer means data is flowing, and the next one takes RECV_CHUNK.
 IDLE_RECV_SIZE = 2048
+# Sends up to this size first try one non-blocking send that keeps the GIL (see
+# mod_ws/_speedups.c); larger ones would hold it for too long.
+NOWAIT_SEND_LIMIT = 16384
 
 
 class Transport(Protocol):
@@ -47,8 +58,20 @@ class SocketTransport:
         # Bound methods taken once: these sit on the hot path.
         self.recv = sock.recv
         self.recv_into = sock.recv_into
-        self.sendall = sock.sendall
+        self.sendall = sock.sendall if send_nowait is None else self._sendall_nowait_first
         self.settimeout = sock.settimeout
+
+    def _sendall_nowait_first(self, data: bytes) -> None:
+        """sendall that first tries to pass a small frame to the kernel without
+        releasing the GIL; the rest, if the socket buffer is full, goes the usual way."""
+        sock = self.socket
+        if len(data) <= NOWAIT_SEND_LIMIT:
+            # fileno() is read under the GIL, so no other thread can close and reuse it first.
+            sent = send_nowait(sock.fileno(), data)
+            if sent == len(data):
+                return
+            data = data[sent:]
+        sock.sendall(data)
 
     def shutdown_write(self) -> None:
         try:

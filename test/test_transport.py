@@ -1,0 +1,115 @@
+"""SocketTransport and ByteReader over real socket pairs (no server needed)."""
+
+import os
+import socket
+import threading
+
+import pytest
+
+from mod_ws import transport
+from mod_ws.exceptions import ConnectionTerminatedException
+from mod_ws.transport import ByteReader, SocketTransport
+
+needs_speedups = pytest.mark.skipif(transport.send_nowait is None,
+                                    reason="mod_ws._speedups is not built")
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    yield a, b
+    a.close()
+    b.close()
+
+
+def _receive_all(sock, length, into):
+    while len(into) < length:
+        data = sock.recv(65536)
+        if not data:
+            return
+        into += data
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 16384, 16385, 300000])
+def test_sendall_delivers_every_byte_in_order(pair, size):
+    a, b = pair
+    payloads = [os.urandom(size) for _ in range(20)]
+    received = bytearray()
+    reader = threading.Thread(target=_receive_all, args=(b, size * 20, received))
+    reader.start()
+    sender = SocketTransport(a)
+    for payload in payloads:
+        sender.sendall(payload)
+    reader.join(10)
+    assert bytes(received) == b"".join(payloads)
+
+
+def test_sendall_finishes_a_send_the_full_socket_buffer_cut_short(pair):
+    a, b = pair
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    chunk = os.urandom(10000)  # under the non-blocking limit, over the buffer
+    received = bytearray()
+    sender = SocketTransport(a)
+    done = threading.Event()
+
+    def send_many():
+        for _ in range(50):
+            sender.sendall(chunk)
+        done.set()
+
+    thread = threading.Thread(target=send_many)
+    thread.start()
+    assert not done.wait(0.3)  # blocked: nobody reads yet
+    _receive_all(b, len(chunk) * 50, received)
+    thread.join(10)
+    assert done.is_set()
+    assert bytes(received) == chunk * 50
+
+
+def test_sendall_to_a_closed_peer_raises_oserror(pair):
+    a, b = pair
+    b.close()
+    with pytest.raises(OSError):
+        for _ in range(3):
+            SocketTransport(a).sendall(b"x" * 100)
+
+
+def test_sendall_on_a_closed_socket_raises_oserror(pair):
+    a, _ = pair
+    sender = SocketTransport(a)
+    a.close()
+    with pytest.raises(OSError):
+        sender.sendall(b"x")
+
+
+@needs_speedups
+def test_send_nowait_reports_a_partial_send_instead_of_blocking(pair):
+    a, b = pair
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    total = 0
+    while True:
+        sent = transport.send_nowait(a.fileno(), b"y" * 16384)
+        assert 0 <= sent <= 16384
+        total += sent
+        if sent < 16384:
+            break
+    assert transport.send_nowait(a.fileno(), b"z" * 16384) == 0  # still full: 0, not a wait
+    received = bytearray()
+    _receive_all(b, total, received)
+    assert bytes(received) == b"y" * total
+
+
+@needs_speedups
+def test_send_nowait_on_a_bad_descriptor_raises_oserror():
+    with pytest.raises(OSError):
+        transport.send_nowait(-1, b"x")
+
+
+def test_byte_reader_reports_eof_as_connection_terminated(pair):
+    a, b = pair
+    a.sendall(b"abc")
+    a.close()
+    reader = ByteReader(SocketTransport(b))
+    assert reader.read_exact(3) == b"abc"
+    with pytest.raises(ConnectionTerminatedException):
+        reader.read_exact(1)
