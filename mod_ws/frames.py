@@ -159,12 +159,56 @@ def apply_mask_python(payload: bytes | bytearray | memoryview, mask_key: bytes) 
     return bytes(output)
 
 
+def take_whole_message_python(data: bytes | bytearray, pos: int,
+                              max_size: int) -> tuple[int, str | bytes, int] | None:
+    """The commonest frame, read in one step: (opcode, value, end) or None.
+
+    Takes a final, masked, uncompressed text or binary frame with a 7- or 16-bit length
+    that lies whole in `data` at `pos` and is at most `max_size` long; returns its
+    opcode, its unmasked payload (str for text, bytes for binary) and the offset after
+    it. Anything else returns None for the general path. Invalid UTF-8 raises
+    UnicodeDecodeError. The caller knows whether a fragmented message is open.
+    """
+    if len(data) - pos < 6:
+        return None
+    first = data[pos]
+    second = data[pos + 1]
+    # FIN set, RSV clear, opcode text (0x81) or binary (0x82); MASK bit set.
+    if (first != 0x81 and first != 0x82) or second < 0x80:
+        return None
+    length = second & 0x7F
+    start = pos + 6
+    if length == 126:
+        if len(data) - pos < 8:
+            return None
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        start = pos + 8
+    elif length == 127:
+        return None
+    end = start + length
+    if end > len(data) or length > max_size:
+        return None
+    payload = apply_mask(data[start:end], data[start - 4 : start])
+    if first == 0x82:
+        return OPCODE_BINARY, payload, end
+    return OPCODE_TEXT, payload.decode("utf-8"), end
+
+
+def build_unmasked_frame_python(opcode: int, payload: bytes, fin: bool = True,
+                                rsv1: bool = False) -> bytes:
+    """`build_frame` for the server's own frames (never masked), on the hot send path."""
+    return encode_unmasked_header(opcode, len(payload), fin, rsv1) + payload
+
+
+apply_mask = apply_mask_python
+take_whole_message = take_whole_message_python
+build_unmasked_frame = build_unmasked_frame_python
 try:  # the optional C accelerator (setup.py builds it where a compiler exists)
     if os.environ.get("MOD_WS_NO_SPEEDUPS"):
         raise ImportError("disabled by MOD_WS_NO_SPEEDUPS")
-    from mod_ws._speedups import apply_mask
+    from mod_ws._speedups import apply_mask, build_unmasked_frame, take_whole_message  # noqa: F811
 except ImportError:
-    apply_mask = apply_mask_python
+    pass
 
 
 def build_frame(
@@ -191,11 +235,6 @@ def encode_unmasked_header(opcode: int, length: int, fin: bool = True, rsv1: boo
     if length < 0x10000:
         return _PACK_16(first, 126, length)
     return _PACK_64(first, 127, length)
-
-
-def build_unmasked_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
-    """`build_frame` for the server's own frames (never masked), on the hot send path."""
-    return encode_unmasked_header(opcode, len(payload), fin, rsv1) + payload
 
 
 def encode_close_payload(code: int | None, reason: str | bytes = "") -> bytes:

@@ -9,7 +9,7 @@ UTF-8 validation (incremental, failing on the first bad frame) and the size limi
 from __future__ import annotations
 
 import codecs
-from typing import Union
+from typing import Any, Union
 
 from mod_ws.common import (
     OPCODE_BINARY,
@@ -29,6 +29,7 @@ from mod_ws.frames import (
     FrameHeader,
     apply_mask,
     decode_close_payload,
+    take_whole_message,
 )
 
 DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
@@ -155,39 +156,19 @@ class MessageAssembler:
             return self._utf8
         return None
 
-    def receive_buffered_message(self, data: bytes | bytearray, pos: int) -> tuple[Event, int] | None:
+    def receive_buffered_message(self, data: bytes | bytearray, pos: int) -> tuple[int, Any, int] | None:
         """The fast path for the commonest frame: a whole small message, in `data`.
 
         Takes a final, masked, uncompressed text or binary frame of under 64 KiB that
         lies entirely in `data` at `pos` while no fragmented message is open, and
-        returns its event and the offset after it. Anything else returns None, and the
-        caller takes the general path (parse_frame_header, check_header,
+        returns its opcode, its value and the offset after it. Anything else returns
+        None, and the caller takes the general path (parse_frame_header, check_header,
         receive_frame), which applies every rule and raises on a violation.
         """
-        if len(data) - pos < 6:
+        if self._opcode is not None:
             return None
-        first = data[pos]
-        second = data[pos + 1]
-        # FIN set, RSV clear, opcode text (0x81) or binary (0x82); MASK bit set.
-        if (first != 0x81 and first != 0x82) or second < 0x80 or self._opcode is not None:
-            return None
-        length = second & 0x7F
-        start = pos + 6
-        if length == 126:
-            if len(data) - pos < 8:
-                return None
-            length = (data[pos + 2] << 8) | data[pos + 3]
-            start = pos + 8
-        elif length == 127:
-            return None
-        end = start + length
-        if end > len(data) or length > self.max_message_size:
-            return None
-        payload = apply_mask(data[start:end], data[start - 4 : start])
-        if first == 0x82:
-            return (OPCODE_BINARY, payload), end
         try:
-            return (OPCODE_TEXT, payload.decode("utf-8")), end
+            return take_whole_message(data, pos, self.max_message_size)
         except UnicodeDecodeError as e:
             raise InvalidUTF8Exception(f"text is not valid UTF-8: {e.reason}") from None
 

@@ -212,14 +212,14 @@ class Stream:
         """Reads one frame and feeds it to the assembler; returns its event, if any."""
         reader = self._reader
         while True:
-            parsed = parse_frame_header(reader.buffer, reader.position)
+            parsed = parse_frame_header(reader.data, reader.pos)
             if parsed is not None:
                 break
             reader.fill()
         header, offset = parsed
         assembler = self._assembler
         assembler.check_header(header)
-        reader.consume(offset)
+        reader.pos = offset
         length = header.payload_length
         if length > reader.buffered():
             validator = assembler.text_validator(header)
@@ -266,18 +266,19 @@ class Stream:
         fast_path = self._assembler.receive_buffered_message
         try:
             while True:
-                buffered = fast_path(reader.buffer, reader.position)
-                if buffered is not None:
-                    event, end = buffered
-                    reader.consume(end)
-                elif reader.buffered() < 2:
+                data = reader.data
+                pos = reader.pos
+                if len(data) - pos < 2:
                     reader.fill()  # not even a frame header yet: wait, then try the fast path
                     continue
+                buffered = fast_path(data, pos)
+                if buffered is not None:
+                    opcode, value, reader.pos = buffered
                 else:
                     event = self._receive_frame()
                     if event is None:
                         continue
-                opcode, value = event
+                    opcode, value = event
                 if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
                     self._last_received_opcode = opcode
                     return value

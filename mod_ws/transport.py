@@ -91,29 +91,20 @@ class SocketTransport:
 
 
 class ByteReader:
-    """Buffered reads over a Transport; the only place bytes are pulled from it."""
+    """Buffered reads over a Transport; the only place bytes are pulled from it.
+
+    The unconsumed bytes are `data[pos:]`. Parsers read them in place and advance
+    `pos` (plain attributes, not properties: they are read for every message).
+    """
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-        self._buffer: bytes | bytearray = b""
-        self._pos = 0
+        self.data: bytes | bytearray = b""
+        self.pos = 0
         self._recv_size = IDLE_RECV_SIZE
 
-    @property
-    def buffer(self) -> bytes | bytearray:
-        """Unconsumed bytes start at `position`; read them, then call `consume`."""
-        return self._buffer
-
-    @property
-    def position(self) -> int:
-        return self._pos
-
-    def consume(self, offset: int) -> None:
-        """Marks the buffer as read up to `offset`."""
-        self._pos = offset
-
     def buffered(self) -> int:
-        return len(self._buffer) - self._pos
+        return len(self.data) - self.pos
 
     def fill(self) -> None:
         """Receives at least one more byte into the buffer, or raises on EOF."""
@@ -127,29 +118,29 @@ class ByteReader:
         if not data:
             raise ConnectionTerminatedException("connection closed by peer")
         self._recv_size = RECV_CHUNK if len(data) == size else IDLE_RECV_SIZE
-        if self._pos >= len(self._buffer):
-            self._buffer = data
+        if self.pos >= len(self.data):
+            self.data = data
         else:
-            self._buffer = self._buffer[self._pos :] + data
-        self._pos = 0
+            self.data = self.data[self.pos :] + data
+        self.pos = 0
 
     def read_exact(self, length: int) -> bytes | bytearray:
         """Returns exactly `length` bytes, receiving a large remainder in place."""
-        start = self._pos
+        start = self.pos
         end = start + length
-        if end <= len(self._buffer):
-            self._pos = end
-            return self._buffer[start:end]
-        have = len(self._buffer) - start
+        if end <= len(self.data):
+            self.pos = end
+            return self.data[start:end]
+        have = len(self.data) - start
         if length - have <= RECV_CHUNK:
-            while len(self._buffer) - self._pos < length:
+            while len(self.data) - self.pos < length:
                 self.fill()
             return self.read_exact(length)
         result = bytearray(length)
         view = memoryview(result)
-        view[:have] = self._buffer[start:]
-        self._buffer = b""
-        self._pos = 0
+        view[:have] = self.data[start:]
+        self.data = b""
+        self.pos = 0
         received = have
         recv_into = self._transport.recv_into
         try:
@@ -170,10 +161,10 @@ class ByteReader:
         """Returns up to `max_length` bytes, waiting only if nothing is buffered."""
         if self.buffered() == 0:
             self.fill()
-        start = self._pos
-        end = min(len(self._buffer), start + max_length)
-        self._pos = end
-        return bytes(self._buffer[start:end])
+        start = self.pos
+        end = min(len(self.data), start + max_length)
+        self.pos = end
+        return bytes(self.data[start:end])
 
     def read_until(self, delimiter: bytes, max_length: int, deadline: float | None) -> bytes:
         """Returns bytes up to and including `delimiter`.
@@ -181,24 +172,24 @@ class ByteReader:
         Raises ValueError when `max_length` bytes pass without it, and TimeoutError
         when `deadline` (a time.monotonic() value) passes first.
         """
-        searched = self._pos
+        searched = self.pos
         while True:
-            index = self._buffer.find(delimiter, searched)
+            index = self.data.find(delimiter, searched)
             if index >= 0:
                 end = index + len(delimiter)
-                if end - self._pos > max_length:
+                if end - self.pos > max_length:
                     raise ValueError("delimiter beyond the size limit")
-                data = bytes(self._buffer[self._pos : end])
-                self._pos = end
+                data = bytes(self.data[self.pos : end])
+                self.pos = end
                 return data
-            if len(self._buffer) - self._pos > max_length:
+            if len(self.data) - self.pos > max_length:
                 raise ValueError("no delimiter within the size limit")
-            searched = max(self._pos, len(self._buffer) - len(delimiter) + 1)
+            searched = max(self.pos, len(self.data) - len(delimiter) + 1)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError("deadline passed")
                 self._transport.settimeout(remaining)
-            searched -= self._pos
+            searched -= self.pos
             self.fill()
-            searched += self._pos
+            searched += self.pos

@@ -29,10 +29,12 @@ from mod_ws.frames import (
     apply_mask_python,
     build_frame,
     build_unmasked_frame,
+    build_unmasked_frame_python,
     decode_close_payload,
     encode_close_payload,
     encode_frame_header,
     parse_frame_header,
+    take_whole_message_python,
 )
 from mod_ws.stream import (
     create_binary_frame,
@@ -227,19 +229,23 @@ def test_largest_legal_64bit_length_parses():
 # --- masking -------------------------------------------------------------------------
 
 
-def _maskers():
-    """The pure-Python masking always, and the C accelerator where it was built."""
-    found = [pytest.param(apply_mask_python, id="python")]
+def _implementations(python_version, name):
+    """The pure-Python function always, and its C accelerator where it was built."""
+    found = [pytest.param(python_version, id="python")]
     try:
-        from mod_ws._speedups import apply_mask as c_apply_mask
+        from mod_ws import _speedups
     except ImportError:
         pass
     else:
-        found.append(pytest.param(c_apply_mask, id="c"))
+        found.append(pytest.param(getattr(_speedups, name), id="c"))
     return found
 
 
-MASKERS = pytest.mark.parametrize("masker", _maskers())
+MASKERS = pytest.mark.parametrize("masker", _implementations(apply_mask_python, "apply_mask"))
+TAKERS = pytest.mark.parametrize(
+    "take", _implementations(take_whole_message_python, "take_whole_message"))
+BUILDERS = pytest.mark.parametrize(
+    "build", _implementations(build_unmasked_frame_python, "build_unmasked_frame"))
 
 
 @MASKERS
@@ -500,12 +506,77 @@ def test_stream_create_closing_handshake_body():
     assert opcode == OPCODE_CLOSE and decode_close_payload(body) == (4000, "x")
 
 
+@BUILDERS
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
 @pytest.mark.parametrize("fin", [True, False])
 @pytest.mark.parametrize("rsv1", [True, False])
-def test_unmasked_frame_builder_matches_the_general_encoder(size, fin, rsv1):
+def test_unmasked_frame_builder_matches_the_general_encoder(build, size, fin, rsv1):
     """The server's hot-path builder must give the same bytes as build_frame."""
     payload = b"z" * size
-    assert build_unmasked_frame(OPCODE_BINARY, payload, fin, rsv1) == build_frame(
-        OPCODE_BINARY, payload, fin, rsv1
-    )
+    expected = build_frame(OPCODE_BINARY, payload, fin, rsv1)
+    assert build(OPCODE_BINARY, payload, fin, rsv1) == expected
+    assert build(OPCODE_BINARY, bytearray(payload), fin, rsv1) == expected
+    if fin and not rsv1:
+        assert build(OPCODE_BINARY, payload) == expected
+
+
+def test_unmasked_frame_builder_is_the_accelerated_one_where_built():
+    try:
+        from mod_ws import _speedups
+    except ImportError:
+        pytest.skip("mod_ws._speedups is not built")
+    import os
+    if not os.environ.get("MOD_WS_NO_SPEEDUPS"):
+        assert build_unmasked_frame is _speedups.build_unmasked_frame
+
+
+# --- the fast path for whole small messages ------------------------------------------
+
+TAKE_KEY = b"\x37\xfa\x21\x3d"
+
+
+@TAKERS
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 511, 512, 513, 65535])
+@pytest.mark.parametrize("opcode", [OPCODE_TEXT, OPCODE_BINARY], ids=["text", "binary"])
+def test_take_whole_message_reads_a_masked_frame_in_place(take, opcode, size):
+    text = ("é" * size)[:size // 2] + "a" * (size - 2 * (size // 2))  # `size` bytes
+    payload = text.encode("utf-8") if opcode == OPCODE_TEXT else random.Random(size).randbytes(size)
+    frame = build_frame(opcode, payload, mask_key=TAKE_KEY)
+    data = b"prefix" + frame + b"next"
+    got = take(data, 6, 1 << 20)
+    expected_value = text if opcode == OPCODE_TEXT else payload
+    assert got == (opcode, expected_value, 6 + len(frame))
+    assert type(got[1]) is type(expected_value)
+    assert take(bytearray(data), 6, 1 << 20) == got
+
+
+@TAKERS
+@pytest.mark.parametrize("data", [
+    pytest.param(build_frame(OPCODE_TEXT, b"hello", mask_key=TAKE_KEY)[:-1], id="incomplete"),
+    pytest.param(build_frame(OPCODE_TEXT, b"a" * 300, mask_key=TAKE_KEY)[:3], id="short 16-bit"),
+    pytest.param(build_frame(OPCODE_TEXT, b"a" * 70000, mask_key=TAKE_KEY), id="64-bit length"),
+    pytest.param(build_frame(OPCODE_TEXT, b"hello"), id="unmasked"),
+    pytest.param(build_frame(OPCODE_TEXT, b"hi", fin=False, mask_key=TAKE_KEY), id="not final"),
+    pytest.param(build_frame(OPCODE_TEXT, b"hi", rsv1=True, mask_key=TAKE_KEY), id="rsv1"),
+    pytest.param(build_frame(OPCODE_PING, b"hi", mask_key=TAKE_KEY), id="ping"),
+    pytest.param(build_frame(0x3, b"hi", mask_key=TAKE_KEY), id="reserved opcode"),
+    pytest.param(b"\x81", id="one byte"),
+    pytest.param(b"", id="empty"),
+])
+def test_take_whole_message_leaves_everything_else_to_the_general_path(take, data):
+    assert take(data, 0, 1 << 20) is None
+
+
+@TAKERS
+def test_take_whole_message_leaves_an_oversized_message_to_the_general_path(take):
+    frame = build_frame(OPCODE_BINARY, b"a" * 11, mask_key=TAKE_KEY)
+    assert take(frame, 0, 10) is None
+    assert take(frame, 0, 11) is not None
+    assert take(frame, 0, 1 << 80) is not None  # a limit beyond any index is no limit
+
+
+@TAKERS
+@pytest.mark.parametrize("payload", [b"\xff", b"\xce\xba\xff", b"\xed\xa0\x80", b"a\xc0\xaf"])
+def test_take_whole_message_rejects_invalid_utf8(take, payload):
+    with pytest.raises(UnicodeDecodeError):
+        take(build_frame(OPCODE_TEXT, payload, mask_key=TAKE_KEY), 0, 1 << 20)

@@ -535,8 +535,8 @@ def client_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = Fal
 def test_fast_path_takes_a_whole_buffered_message_and_says_where_it_ends(opcode, size):
     payload = b"a" * size
     data = b"xx" + client_frame(opcode, payload) + b"next"
-    event, end = MessageAssembler().receive_buffered_message(data, 2)
-    assert event == (opcode, payload.decode() if opcode == OPCODE_TEXT else payload)
+    got_opcode, value, end = MessageAssembler().receive_buffered_message(data, 2)
+    assert (got_opcode, value) == (opcode, payload.decode() if opcode == OPCODE_TEXT else payload)
     assert data[end:] == b"next"
 
 
