@@ -206,7 +206,7 @@ build_unmasked_frame = build_unmasked_frame_python
 try:  # the optional C accelerator (setup.py builds it where a compiler exists)
     if os.environ.get("MOD_WS_NO_SPEEDUPS"):
         raise ImportError("disabled by MOD_WS_NO_SPEEDUPS")
-    from mod_ws._speedups import apply_mask, build_unmasked_frame, take_whole_message  # noqa: F811
+    from mod_ws._speedups import apply_mask, build_unmasked_frame, take_whole_message  # noqa: F401
 except ImportError:
     pass
 

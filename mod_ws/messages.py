@@ -27,7 +27,6 @@ from mod_ws.frames import (
     KNOWN_OPCODES,
     MAX_CONTROL_PAYLOAD,
     FrameHeader,
-    apply_mask,
     decode_close_payload,
     take_whole_message,
 )

@@ -101,6 +101,7 @@ class Stream:
         self._reader = connection.reader
         self._write_lock = connection.write_lock
         self._transport = connection.transport
+        self._sendall = connection.transport.sendall  # taken once: the hot send path
         self._passive_closing_handshake = (
             passive_closing_handshake or default_passive_closing_handshake
         )
@@ -183,13 +184,13 @@ class Stream:
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         """Writes one frame; the caller holds the write lock."""
         try:
-            if self._options.mask_send:
-                self._transport.sendall(build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4)))
-            elif len(payload) < _SEPARATE_HEADER_ABOVE:
-                self._transport.sendall(build_unmasked_frame(opcode, payload, fin, rsv1))
+            if len(payload) < _SEPARATE_HEADER_ABOVE and not self._options.mask_send:
+                self._sendall(build_unmasked_frame(opcode, payload, fin, rsv1))
+            elif self._options.mask_send:
+                self._sendall(build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4)))
             else:  # a large payload goes out as it is, not copied behind its header
-                self._transport.sendall(encode_unmasked_header(opcode, len(payload), fin, rsv1))
-                self._transport.sendall(payload)
+                self._sendall(encode_unmasked_header(opcode, len(payload), fin, rsv1))
+                self._sendall(payload)
         except OSError as e:
             # A frame may be half written: the connection cannot carry another.
             self.failed = True
@@ -256,43 +257,39 @@ class Stream:
         raises the exception that names it.
         """
         with self._read_lock:
-            return self._receive_message()
-
-    def _receive_message(self) -> str | bytes | None:
-        request = self._request
-        if request.client_terminated:
-            raise BadOperationException("the client has already closed the connection")
-        reader = self._reader
-        fast_path = self._assembler.receive_buffered_message
-        try:
-            while True:
-                data = reader.data
-                pos = reader.pos
-                if len(data) - pos < 2:
-                    reader.fill()  # not even a frame header yet: wait, then try the fast path
-                    continue
-                buffered = fast_path(data, pos)
-                if buffered is not None:
-                    opcode, value, reader.pos = buffered
-                else:
-                    event = self._receive_frame()
-                    if event is None:
+            if self._request.client_terminated:
+                raise BadOperationException("the client has already closed the connection")
+            reader = self._reader
+            fast_path = self._assembler.receive_buffered_message
+            try:
+                while True:
+                    data = reader.data
+                    pos = reader.pos
+                    if len(data) - pos < 2:
+                        reader.fill()  # not even a frame header yet: wait, then try the fast path
                         continue
-                    opcode, value = event
-                if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+                    buffered = fast_path(data, pos)
+                    if buffered is not None:
+                        opcode, value, reader.pos = buffered
+                    else:
+                        event = self._receive_frame()
+                        if event is None:
+                            continue
+                        opcode, value = event
+                    if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
+                        self._last_received_opcode = opcode
+                        return value
                     self._last_received_opcode = opcode
-                    return value
-                self._last_received_opcode = opcode
-                if opcode == OPCODE_PING:
-                    self._process_ping(value)
-                elif opcode == OPCODE_PONG:
-                    self._process_pong(value)
-                else:
-                    self._process_close(*value)
-                    return None
-        except InvalidFrameException as e:
-            self._fail(e.close_code, str(e))
-            raise
+                    if opcode == OPCODE_PING:
+                        self._process_ping(value)
+                    elif opcode == OPCODE_PONG:
+                        self._process_pong(value)
+                    else:
+                        self._process_close(*value)
+                        return None
+            except InvalidFrameException as e:
+                self._fail(e.close_code, str(e))
+                raise
 
     def _fail(self, code: int, reason: str) -> None:
         """Fails the connection (RFC 6455 section 7.1.7): a close frame, then no more reads."""
