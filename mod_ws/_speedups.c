@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -161,7 +162,17 @@ take_whole_message(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             goto done;
         }
     }
-    result = Py_BuildValue("(iNn)", first & 0x0F, value, start + length);
+    result = PyTuple_New(3);
+    if (result == NULL) {
+        Py_DECREF(value);
+        goto done;
+    }
+    PyTuple_SET_ITEM(result, 0, PyLong_FromLong(first & 0x0F));
+    PyTuple_SET_ITEM(result, 1, value);
+    PyTuple_SET_ITEM(result, 2, PyLong_FromSsize_t(start + length));
+    if (PyTuple_GET_ITEM(result, 0) == NULL || PyTuple_GET_ITEM(result, 2) == NULL) {
+        Py_CLEAR(result);
+    }
     goto done;
 none:
     result = Py_None;
@@ -237,17 +248,29 @@ build_unmasked_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static PyObject *
-send_nowait(PyObject *module, PyObject *args)
+send_nowait(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
+    long fd;
     Py_buffer data;
     ssize_t sent;
 
-    if (!PyArg_ParseTuple(args, "iy*:send_nowait", &fd, &data)) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "send_nowait(fd, data)");
+        return NULL;
+    }
+    fd = PyLong_AsLong(args[0]);
+    if (fd == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (fd < -1 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "file descriptor out of range");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     do {
-        sent = send(fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        sent = send((int)fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     PyBuffer_Release(&data);
     if (sent < 0) {
@@ -267,7 +290,7 @@ static PyMethodDef speedups_methods[] = {
      "take_whole_message(data, pos, max_size) -> (opcode, value, end) or None."},
     {"build_unmasked_frame", (PyCFunction)(void (*)(void))build_unmasked_frame, METH_FASTCALL,
      "build_unmasked_frame(opcode, payload, fin=True, rsv1=False) -> bytes."},
-    {"send_nowait", send_nowait, METH_VARARGS,
+    {"send_nowait", (PyCFunction)(void (*)(void))send_nowait, METH_FASTCALL,
      "send_nowait(fd, data) -> int: bytes sent by one non-blocking send, GIL held."},
     {NULL, NULL, 0, NULL}
 };

@@ -109,6 +109,7 @@ class Stream:
             max_message_size=self._options.max_message_size,
             require_mask=self._options.unmask_receive,
         )
+        self._receive_buffered_message = self._assembler.receive_buffered_message  # hot path
         self._last_received_opcode: int | None = None
         self._outgoing_opcode: int | None = None  # fragmented message being sent
         self._deflater: MessageDeflater | None = None  # set when permessage-deflate is on
@@ -143,7 +144,7 @@ class Stream:
             payload = bytes(message)
             opcode = OPCODE_BINARY
         else:
-            payload = message.encode("utf-8") if isinstance(message, str) else bytes(message)
+            payload = message.encode() if isinstance(message, str) else bytes(message)
             opcode = OPCODE_TEXT
         with self._write_lock:
             # Checked under the lock: no data frame may follow our close frame.
@@ -260,7 +261,7 @@ class Stream:
             if self._request.client_terminated:
                 raise BadOperationException("the client has already closed the connection")
             reader = self._reader
-            fast_path = self._assembler.receive_buffered_message
+            fast_path = self._receive_buffered_message
             try:
                 while True:
                     data = reader.data
