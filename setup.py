@@ -22,11 +22,14 @@ setup(
     python_requires=">=3.9",
     install_requires=["pyopenssl", "configargparse"],
     extras_require={
+        # Faster permessage-deflate (mod_ws.accelerators); the stdlib zlib otherwise.
+        "fast": ["zlib-ng"],
         "test": [
             "pytest",
             "hypothesis",
             "websockets",
             "websocket-client",
+            "zlib-ng",  # the tests run with it; CI's Python 3.9 run goes without
         ],
     },
     # Optional: without a C compiler the pure-Python masking is used.

@@ -8,8 +8,7 @@ decompression bomb fails with 1009 instead of eating memory.
 
 from __future__ import annotations
 
-import zlib
-
+from mod_ws.accelerators import zlib
 from mod_ws.common import STATUS_INVALID_FRAME_PAYLOAD_DATA
 from mod_ws.exceptions import InvalidFrameException, MessageTooBigException
 
@@ -20,10 +19,11 @@ MIN_WINDOW_BITS = 8
 MAX_WINDOW_BITS = 15
 # zlib's raw deflate cannot use a 256-byte window (it silently uses 512).
 MIN_ZLIB_DEFLATE_WINDOW_BITS = 9
-# Level 4 compresses JSON-like text about twice as fast as zlib's default (6) for a
-# ratio about 5% worse (bench/: 64 KiB JSON, 0.267 against 0.252 without context
-# takeover); a test server's messages are short-lived, so speed wins.
-DEFAULT_COMPRESSION_LEVEL = 4
+# A test server's messages are short-lived, so speed wins over the last few percent of
+# ratio. On bench/'s 64 KiB JSON text with context takeover: stdlib zlib level 4
+# compresses at 11 ms/MB to a ratio of 0.256 (its default, 6: 26 ms/MB, 0.237); zlib-ng
+# (mod_ws.accelerators) reaches a like ratio at its level 3, 0.258, in 5 ms/MB.
+DEFAULT_COMPRESSION_LEVEL = 4 if zlib.__name__ == "zlib" else 3
 
 
 class DecompressionError(InvalidFrameException):

@@ -6,10 +6,10 @@ payload bytes in Python; masking is one big-integer XOR, which runs in C.
 
 from __future__ import annotations
 
-import os
 import struct
 from typing import NamedTuple
 
+from mod_ws.accelerators import speedups
 from mod_ws.common import (
     OPCODE_BINARY,
     OPCODE_CLOSE,
@@ -200,15 +200,14 @@ def build_unmasked_frame_python(opcode: int, payload: bytes, fin: bool = True,
     return encode_unmasked_header(opcode, len(payload), fin, rsv1) + payload
 
 
-apply_mask = apply_mask_python
-take_whole_message = take_whole_message_python
-build_unmasked_frame = build_unmasked_frame_python
-try:  # the optional C accelerator (setup.py builds it where a compiler exists)
-    if os.environ.get("MOD_WS_NO_SPEEDUPS"):
-        raise ImportError("disabled by MOD_WS_NO_SPEEDUPS")
-    from mod_ws._speedups import apply_mask, build_unmasked_frame, take_whole_message  # noqa: F401
-except ImportError:
-    pass
+if speedups is not None:  # the optional C accelerator (mod_ws.accelerators)
+    apply_mask = speedups.apply_mask
+    take_whole_message = speedups.take_whole_message
+    build_unmasked_frame = speedups.build_unmasked_frame
+else:
+    apply_mask = apply_mask_python
+    take_whole_message = take_whole_message_python
+    build_unmasked_frame = build_unmasked_frame_python
 
 
 def build_frame(

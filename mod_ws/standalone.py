@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from mod_ws import accelerators
 from mod_ws.dispatch import Dispatcher, load_handler_map
 from mod_ws.exceptions import DispatchException
 from mod_ws.http_handler import ServerConfig
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     # Printed whatever the log level: test harnesses wait for this line.
     print(f"{PROG}: {banner}", file=sys.stderr, flush=True)
     _logger.info("%s", banner)
+    _logger.info("accelerators: %s", accelerators.describe())
     try:
         server.serve_forever()
     finally:

@@ -8,19 +8,14 @@ many frames, and a large payload is received straight into its own buffer.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from typing import Protocol
 
+from mod_ws.accelerators import speedups
 from mod_ws.exceptions import ConnectionTerminatedException
 
-try:
-    if os.environ.get("MOD_WS_NO_SPEEDUPS"):
-        raise ImportError("disabled by MOD_WS_NO_SPEEDUPS")
-    from mod_ws._speedups import send_nowait
-except ImportError:
-    send_nowait = None
+send_nowait = speedups.send_nowait if speedups is not None else None
 
 RECV_CHUNK = 65536
 # An idle connection waits in a small read: every blocked recv holds its whole buffer,
