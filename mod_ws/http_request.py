@@ -39,21 +39,22 @@ class Headers:
     """Case-insensitive header table that keeps repeated fields and their order.
 
     Reads like the `headers_in` table pywebsocket3 handlers know: `get`, `[]`, `in`,
-    plus `get_all` for repeated fields.
+    plus `get_all` for repeated fields. Lookups scan the list (a request has at most
+    MAX_HEADER_COUNT fields): an index by name would cost every held connection
+    about 0.7 KiB more.
     """
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = []
-        self._by_name: dict[str, list[str]] = {}  # lower-cased name -> values, in order
         for name, value in items or []:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
-        self._by_name.setdefault(name.lower(), []).append(value)
 
     def get_all(self, name: str) -> list[str]:
-        return list(self._by_name.get(name.lower(), ()))
+        key = name.lower()
+        return [v for n, v in self._items if n == name or n.lower() == key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.get_all(name)

@@ -18,10 +18,11 @@ from mod_ws.exceptions import ConnectionTerminatedException
 send_nowait = speedups.send_nowait if speedups is not None else None
 
 RECV_CHUNK = 65536
-# An idle connection waits in a small read: every blocked recv holds its whole buffer,
-# so 1,000 idle connections would otherwise hold 64 MiB. A read that fills the small
-# buffer means data is flowing, and the next one takes RECV_CHUNK.
-IDLE_RECV_SIZE = 2048
+# An idle connection waits in a small read: a blocked recv holds its whole buffer, and
+# a buffer of 512 bytes or less comes from Python's small-object allocator, packed
+# densely (2 KiB ones cost 1,000 idle connections about 4 MiB of RSS more; bench/). A
+# read that fills the small buffer means data is flowing: the next one takes RECV_CHUNK.
+IDLE_RECV_SIZE = 256
 # Sends up to this size first try one non-blocking send that keeps the GIL (see
 # mod_ws/_speedups.c); larger ones would hold it for too long.
 NOWAIT_SEND_LIMIT = 16384
