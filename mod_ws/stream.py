@@ -185,10 +185,10 @@ class Stream:
     def _send_frame(self, opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> None:
         """Writes one frame; the caller holds the write lock."""
         try:
-            if len(payload) < _SEPARATE_HEADER_ABOVE and not self._options.mask_send:
-                self._sendall(build_unmasked_frame(opcode, payload, fin, rsv1))
-            elif self._options.mask_send:
+            if self._options.mask_send:
                 self._sendall(build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4)))
+            elif len(payload) < _SEPARATE_HEADER_ABOVE:
+                self._sendall(build_unmasked_frame(opcode, payload, fin, rsv1))
             else:  # a large payload goes out as it is, not copied behind its header
                 self._sendall(encode_unmasked_header(opcode, len(payload), fin, rsv1))
                 self._sendall(payload)

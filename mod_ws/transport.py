@@ -23,6 +23,9 @@ RECV_CHUNK = 65536
 # densely (2 KiB ones cost 1,000 idle connections about 4 MiB of RSS more; bench/). A
 # read that fills the small buffer means data is flowing: the next one takes RECV_CHUNK.
 IDLE_RECV_SIZE = 256
+# The first read of a connection takes most request heads whole, still from the
+# small-object allocator (479 bytes plus the 33-byte bytes header is its 512 limit).
+FIRST_RECV_SIZE = 479
 # Sends up to this size first try one non-blocking send that keeps the GIL (see
 # mod_ws/_speedups.c); larger ones would hold it for too long.
 NOWAIT_SEND_LIMIT = 16384
@@ -97,7 +100,7 @@ class ByteReader:
         self._transport = transport
         self.data: bytes | bytearray = b""
         self.pos = 0
-        self._recv_size = IDLE_RECV_SIZE
+        self._recv_size = FIRST_RECV_SIZE
 
     def buffered(self) -> int:
         return len(self.data) - self.pos
