@@ -289,6 +289,21 @@ class ConnectionHandler:
     # WebSocket.
 
     def _handle_websocket(self, head: RequestHead, resource: str) -> None:
+        request = self._accept_websocket(head, resource)
+        if request is None:
+            return
+        # The handshake's temporaries are gone with its frame; a held connection keeps
+        # only the request, and its header fields as one string.
+        head.headers.pack()
+        self.request = request
+        if self._closing:  # shutdown began while we were handshaking
+            self.close_going_away()
+        self.config.dispatcher.transfer_data(request)
+        self._finish_websocket(request)
+
+    def _accept_websocket(self, head: RequestHead, resource: str) -> WebSocketRequest | None:
+        """The opening handshake: the 101 sent and the request returned, or None if the
+        handler aborted it; refusals raise HttpError."""
         config = self.config
         dispatcher = config.dispatcher
         try:
@@ -315,7 +330,7 @@ class ConnectionHandler:
             handshake.check_selected_protocol(request.ws_protocol, request.ws_requested_protocols)
         except AbortedByUserException as e:
             _logger.info("%s: %s aborted the handshake: %s", self.connection.remote_addr, resource, e)
-            return
+            return None
         except (HandshakeException, DispatchException) as e:
             raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
         accepted = negotiate(request.ws_extension_processors, request.ws_stream)
@@ -326,11 +341,7 @@ class ConnectionHandler:
         )
         self._send(101, response_headers)
         self._log_access(head, 101)
-        self.request = request
-        if self._closing:  # shutdown began while we were handshaking
-            self.close_going_away()
-        dispatcher.transfer_data(request)
-        self._finish_websocket(request)
+        return request
 
     def _finish_websocket(self, request: WebSocketRequest) -> None:
         """Ends the TCP connection after the closing handshake, or after failing it."""

@@ -268,12 +268,10 @@ class Stream:
             reader = self._reader
             fast_path = self._receive_buffered_message
             while True:
-                data = reader.data
-                pos = reader.pos
-                if len(data) - pos < 2:
+                if len(reader.data) - reader.pos < 2:
                     reader.fill()  # not even a frame header yet: wait, then try the fast path
                     continue
-                buffered = fast_path(data, pos)
+                buffered = fast_path(reader.data, reader.pos)
                 if buffered is not None:
                     opcode, value, reader.pos = buffered
                 else:

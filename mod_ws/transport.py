@@ -108,6 +108,9 @@ class ByteReader:
     def fill(self) -> None:
         """Receives at least one more byte into the buffer, or raises on EOF."""
         size = self._recv_size
+        if self.pos >= len(self.data):
+            self.data = b""  # an idle connection holds no spent bytes while it waits
+            self.pos = 0
         try:
             data = self._transport.recv(size)
         except (socket.timeout, TimeoutError):

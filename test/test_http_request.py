@@ -125,9 +125,13 @@ def test_http_error_carries_status_message_and_headers():
 # --- Headers -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def headers() -> Headers:
-    return Headers([("Host", "a"), ("X-Multi", "1"), ("Accept", "*/*"), ("x-multi", "2"), ("X-MULTI", "3")])
+@pytest.fixture(params=["as parsed", "packed"])
+def headers(request) -> Headers:
+    table = Headers([("Host", "a"), ("X-Multi", "1"), ("Accept", "*/*"), ("x-multi", "2"),
+                     ("X-MULTI", "3")])
+    if request.param == "packed":
+        table.pack()
+    return table
 
 
 def test_headers_get_is_case_insensitive_and_returns_first(headers):
@@ -169,6 +173,29 @@ def test_headers_add_appends_and_items_is_a_copy():
     headers.items().append(("B", "3"))
     assert headers.items() == [("A", "1"), ("a", "2")]
     assert headers.get_all("A") == ["1", "2"]
+
+
+@pytest.mark.parametrize("fields", [
+    [],
+    [("Host", "")],
+    [("Origin", "http://a:8000"), ("X-Empty", ""), ("Cookie", "a=1; b=: x")],
+    [("Sec-WebSocket-Protocol", "chat, superchat"), ("sec-websocket-protocol", "v2")],
+])
+def test_packed_headers_read_back_exactly_and_take_new_fields(fields):
+    headers = Headers(fields)
+    headers.pack()
+    assert headers.items() == fields
+    headers.pack()
+    headers.add("X-Late", "1")
+    assert headers.items() == [*fields, ("X-Late", "1")]
+    assert headers.get("x-late") == "1"
+
+
+def test_a_value_with_a_line_break_is_never_packed_into_a_wrong_table():
+    headers = Headers([("A", "1\nB:2"), ("C", "3")])
+    headers.pack()
+    assert headers.items() == [("A", "1\nB:2"), ("C", "3")]
+    assert "B" not in headers
 
 
 def test_headers_copies_the_list_it_is_built_from():
