@@ -12,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -68,6 +68,15 @@ class ServerConfig:
     send_timeout: float = 30.0
     follow_symlinks_out: bool = False
     secure: bool = False
+    _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
+
+    def stream_options(self) -> StreamOptions:
+        """The limits of every stream: one shared object, not one per connection."""
+        if self._stream_options is None:
+            self._stream_options = StreamOptions(max_message_size=self.max_message_size,
+                                                 close_timeout=self.close_timeout)
+        return self._stream_options
 
 
 def _format_response(status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -320,11 +329,8 @@ class ConnectionHandler:
             processor for processor in map(get_extension_processor, client.extensions or [])
             if processor is not None
         ]
-        request.ws_stream = Stream(
-            request,
-            StreamOptions(max_message_size=config.max_message_size, close_timeout=config.close_timeout),
-            passive_closing_handshake=dispatcher.passive_closing_handshake,
-        )
+        request.ws_stream = Stream(request, config.stream_options(),
+                                   passive_closing_handshake=dispatcher.passive_closing_handshake)
         try:
             dispatcher.do_extra_handshake(request)
             handshake.check_selected_protocol(request.ws_protocol, request.ws_requested_protocols)

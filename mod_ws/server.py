@@ -82,7 +82,8 @@ def _plain_address(address: tuple) -> tuple[str, int]:
     host = address[0]
     if host.startswith("::ffff:") and "." in host:
         host = host[len("::ffff:"):]
-    return host, address[1]
+    # Interned: connections from one client share one string instead of one each.
+    return sys.intern(host), address[1]
 
 
 # Longer send timeouts mean "never" in practice; the kernel's timeval must still hold them.

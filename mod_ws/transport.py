@@ -54,11 +54,15 @@ class SocketTransport:
 
     def __init__(self, sock: socket.socket) -> None:
         self.socket = sock
-        # Bound methods taken once: these sit on the hot path.
+        # Bound methods taken once: these two sit on the hot path.
         self.recv = sock.recv
-        self.recv_into = sock.recv_into
         self.sendall = sock.sendall if send_nowait is None else self._sendall_nowait_first
-        self.settimeout = sock.settimeout
+
+    def recv_into(self, buffer: memoryview) -> int:
+        return self.socket.recv_into(buffer)
+
+    def settimeout(self, seconds: float | None) -> None:
+        self.socket.settimeout(seconds)
 
     def _sendall_nowait_first(self, data: bytes) -> None:
         """sendall that first tries to pass a small frame to the kernel without
