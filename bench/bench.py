@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of mod_ws against its peers, measured in one run.
 
-    python bench/bench.py [--quick] [--servers mod_ws,pywebsocket3,websockets,raw]
+    python bench/bench.py [--quick] [--servers mod_ws,pywebsocket3,websockets,raw,mod_ws-pure]
                           [--scenarios seq,pipe1,pipe16,big,deflate,handshake,idle]
                           [--json out.json] [--time SECONDS] [--rounds N]
                           [--connections N] [--logs DIR] [-v]
@@ -45,7 +45,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(BENCH_DIR)
 HOST = "127.0.0.1"
 
-ALL_SERVERS = ("mod_ws", "pywebsocket3", "websockets", "raw")
+ALL_SERVERS = ("mod_ws", "pywebsocket3", "websockets", "raw", "mod_ws-pure")
+# By default every server but mod_ws-pure: mod_ws without its optional accelerators
+# (MOD_WS_NO_SPEEDUPS=1: pure-Python paths, stdlib zlib), for a column beside it.
+DEFAULT_SERVERS = ALL_SERVERS[:4]
 ALL_SCENARIOS = ("seq", "pipe1", "pipe16", "big", "deflate", "handshake", "idle")
 SCENARIO_TITLES = {
     "seq": "1. sequential 32 B echo (1 connection, 1 in flight)",
@@ -567,8 +570,11 @@ class ServerProcess:
         self.log_path = os.path.join(log_dir, f"{tag}-{name}.log")
         py = sys.executable
         self.port = 0
-        if name == "mod_ws":
+        self.env = None
+        if name in ("mod_ws", "mod_ws-pure"):
             self.argv = [py, "-m", "mod_ws", "-H", HOST, "-p", "0", "-d", "example"]
+            if name == "mod_ws-pure":
+                self.env = dict(os.environ, MOD_WS_NO_SPEEDUPS="1")
         elif name == "pywebsocket3":
             self.port = free_port()
             self.argv = [py, "-m", "pywebsocket3.standalone", "-H", HOST, "-p", str(self.port),
@@ -593,7 +599,7 @@ class ServerProcess:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 self.argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT)
+                stderr=subprocess.STDOUT, env=self.env)
         # Servers run with the limits the bench was started with, not the client's
         # raised ones (set before the server has opened more than a few files).
         try:
@@ -1296,22 +1302,22 @@ def figure(results: dict, scenario: str, server: str, name: str):
     return result.get(name)
 
 
-def summarize(results: dict, servers: list[str]) -> list[dict]:
-    """mod_ws's ratios against the peers and its targets, each met or not."""
-    if "mod_ws" not in servers:
+def summarize(results: dict, servers: list[str], ours: str = "mod_ws") -> list[dict]:
+    """`ours`'s ratios against the peers and mod_ws's targets, each met or not."""
+    if ours not in servers:
         return []
     lines: list[dict] = []
 
-    def get(scenario, name, server="mod_ws"):
+    def get(scenario, name, server=ours):
         return figure(results, scenario, server, name)
 
     def ratios(scenario, name):
-        ours = get(scenario, name)
+        mine = get(scenario, name)
         out = []
         for peer in ("raw", "websockets", "pywebsocket3"):
             theirs = get(scenario, name, peer)
-            if peer in servers and ours is not None and theirs:
-                out.append(f"/{peer} {ours / theirs:.2f}x")
+            if peer in servers and mine is not None and theirs:
+                out.append(f"/{peer} {mine / theirs:.2f}x")
         return " ".join(out) or "no peer figures"
 
     def target(scenario_list, text, ok, detail):
@@ -1324,44 +1330,44 @@ def summarize(results: dict, servers: list[str]) -> list[dict]:
     floor = get("seq", "server_cpu_us_per_msg", "raw")
     target(["seq"], "seq 32B: server CPU/msg <= 1.1x raw floor",
            cpu is not None and floor is not None and cpu <= 1.1 * floor,
-           f"mod_ws {cpu:.2f} us/msg; " + ratios("seq", "server_cpu_us_per_msg")
-           if cpu is not None else "no mod_ws figure")
+           f"{ours} {cpu:.2f} us/msg; " + ratios("seq", "server_cpu_us_per_msg")
+           if cpu is not None else f"no {ours} figure")
     # 2. Pipelined: >= 100,000 msgs/s and <= 8 us server CPU per message, 1 and 16 conns.
     for scenario, label in (("pipe1", "1 conn"), ("pipe16", "16 conns")):
         rate = get(scenario, "msgs_per_s")
         cpu = get(scenario, "server_cpu_us_per_msg")
         target([scenario], f"pipelined {label}: >= 100,000 msgs/s",
                rate is not None and rate >= 100_000,
-               f"mod_ws {rate:,.0f} msgs/s; " + ratios(scenario, "msgs_per_s")
-               if rate is not None else "no mod_ws figure")
+               f"{ours} {rate:,.0f} msgs/s; " + ratios(scenario, "msgs_per_s")
+               if rate is not None else f"no {ours} figure")
         target([scenario], f"pipelined {label}: server CPU <= 8 us/msg",
                cpu is not None and cpu <= 8.0,
-               f"mod_ws {cpu:.2f} us/msg; " + ratios(scenario, "server_cpu_us_per_msg")
-               if cpu is not None else "no mod_ws figure")
+               f"{ours} {cpu:.2f} us/msg; " + ratios(scenario, "server_cpu_us_per_msg")
+               if cpu is not None else f"no {ours} figure")
     # 3. 1 MiB: >= 0.8x raw floor throughput and <= 0.8 ms/MB server CPU.
     rate = get("big", "mb_per_s")
     floor = get("big", "mb_per_s", "raw")
     target(["big"], "1 MiB: throughput >= 0.8x raw floor",
            rate is not None and floor is not None and rate >= 0.8 * floor,
-           f"mod_ws {rate:.1f} MB/s; " + ratios("big", "mb_per_s")
-           if rate is not None else "no mod_ws figure")
+           f"{ours} {rate:.1f} MB/s; " + ratios("big", "mb_per_s")
+           if rate is not None else f"no {ours} figure")
     cpu = get("big", "server_cpu_ms_per_mb")
     target(["big"], "1 MiB: server CPU <= 0.8 ms/MB",
            cpu is not None and cpu <= 0.8,
-           f"mod_ws {cpu:.3f} ms/MB; " + ratios("big", "server_cpu_ms_per_mb")
-           if cpu is not None else "no mod_ws figure")
+           f"{ours} {cpu:.3f} ms/MB; " + ratios("big", "server_cpu_ms_per_mb")
+           if cpu is not None else f"no {ours} figure")
     # 4. Deflate: >= 1.5x websockets MB/s at an equal or better ratio.
     if "deflate" in results:
-        ours = results["deflate"].get("mod_ws", {})
+        deflate_result = results["deflate"].get(ours, {})
         rate, ratio = get("deflate", "mb_per_s"), get("deflate", "ratio")
         peer_rate = get("deflate", "mb_per_s", "websockets")
         peer_ratio = get("deflate", "ratio", "websockets")
-        if "declined" in ours:
-            detail = "mod_ws declined permessage-deflate"
+        if "declined" in deflate_result:
+            detail = f"{ours} declined permessage-deflate"
         elif rate is None:
-            detail = "no mod_ws figure"
+            detail = f"no {ours} figure"
         else:
-            detail = (f"mod_ws {rate:.1f} MB/s at ratio {ratio:.3f}; " +
+            detail = (f"{ours} {rate:.1f} MB/s at ratio {ratio:.3f}; " +
                       ratios("deflate", "mb_per_s") +
                       (f"; websockets ratio {peer_ratio:.3f}" if peer_ratio else "") +
                       "; server CPU " + ratios("deflate", "server_cpu_ms_per_mb"))
@@ -1372,18 +1378,18 @@ def summarize(results: dict, servers: list[str]) -> list[dict]:
     rate = get("handshake", "per_s")
     target(["handshake"], "handshakes >= 2,500/s",
            rate is not None and rate >= 2500,
-           f"mod_ws {rate:,.0f}/s, {get('handshake', 'server_cpu_us_per_hs'):,.0f} us CPU/hs; "
+           f"{ours} {rate:,.0f}/s, {get('handshake', 'server_cpu_us_per_hs'):,.0f} us CPU/hs; "
            + ratios("handshake", "server_cpu_us_per_hs").replace("x", "x CPU")
-           if rate is not None else "no mod_ws figure")
+           if rate is not None else f"no {ours} figure")
     # 6. Memory per idle connection with every connection served.
     served = get("idle", "served")
     per_conn = get("idle", "rss_kib_per_conn")
-    wanted = (results.get("idle", {}).get("mod_ws") or {}).get("target")
+    wanted = (results.get("idle", {}).get(ours) or {}).get("target")
     target(["idle"], "idle: <= 20 KiB RSS/conn with all connections served",
            served is not None and served == wanted and per_conn <= 20,
-           f"mod_ws {served}/{wanted} served, {per_conn:.1f} KiB/conn; " +
+           f"{ours} {served}/{wanted} served, {per_conn:.1f} KiB/conn; " +
            ratios("idle", "rss_kib_per_conn")
-           if served is not None else "no mod_ws figure")
+           if served is not None else f"no {ours} figure")
     return lines
 
 
@@ -1519,7 +1525,7 @@ def raise_fd_limit(needed: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Benchmark mod_ws against its peers.")
     parser.add_argument("--quick", action="store_true", help="small counts; under a minute")
-    parser.add_argument("--servers", default=",".join(ALL_SERVERS),
+    parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help="comma-separated, from: " + ", ".join(ALL_SERVERS))
     parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
                         help="comma-separated, from: " + ", ".join(ALL_SCENARIOS) +
@@ -1606,12 +1612,14 @@ def main(argv: list[str] | None = None) -> int:
         out.append("")
         out += notes
     summary = summarize(results, servers)
-    if summary:
-        out.append("")
-        out.append("mod_ws against its targets (ratios are mod_ws / peer):")
-        for line in summary:
-            mark = "met    " if line["met"] else "NOT met"
-            out.append(f"  [{mark}] {line['target']}: {line['detail']}")
+    summary_pure = summarize(results, servers, "mod_ws-pure")
+    for name, lines in (("mod_ws", summary), ("mod_ws-pure", summary_pure)):
+        if lines:
+            out.append("")
+            out.append(f"{name} against mod_ws's targets (ratios are {name} / peer):")
+            for line in lines:
+                mark = "met    " if line["met"] else "NOT met"
+                out.append(f"  [{mark}] {line['target']}: {line['detail']}")
     print("\n".join(out), flush=True)
 
     if args.json:
@@ -1626,6 +1634,7 @@ def main(argv: list[str] | None = None) -> int:
             "scenarios": scenarios,
             "results": results,
             "summary": summary,
+            "summary_mod_ws_pure": summary_pure,
         }
         with open(args.json, "w") as f:
             json.dump(document, f, indent=2)
