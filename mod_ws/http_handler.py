@@ -146,19 +146,11 @@ class ConnectionHandler:
                 self._refuse(None, HTTP_STATUS_REQUEST_TIMEOUT,
                              f"request head not received within {config.request_timeout:g} s")
             return None
-        finally:
-            self._settimeout(None)
         try:
             return parse_request_head(data.lstrip(b"\r\n"))
         except HttpError as e:
             self._refuse(None, e.status, str(e), e.headers)
             return None
-
-    def _settimeout(self, seconds: float | None) -> None:
-        try:
-            self.transport.settimeout(seconds)
-        except OSError:
-            pass
 
     # Responses.
 

@@ -160,7 +160,8 @@ class WebSocketServer:
             _logger.warning("accept failed: %s", e)
             time.sleep(0.05)
             return
-        sock.setblocking(True)
+        if sock.gettimeout() is not None:  # blocking already, unless a default timeout is set
+            sock.setblocking(True)
         try:
             if not _OPTIONS_INHERITED:
                 configure_connection_socket(sock, self.config.send_timeout)

@@ -1,7 +1,7 @@
 """Byte sources and sinks under a connection, and the buffered reader over them.
 
-`Stream` and the HTTP layer see only the small `Transport` interface (recv, recv_into,
-sendall, settimeout, shutdown_write, close), so TLS and other carriers can slot in
+`Stream` and the HTTP layer see only the small `Transport` interface (recv, recv_ready,
+recv_into, sendall, settimeout, shutdown_write, close), so TLS and other carriers can slot in
 without touching the protocol rules. `ByteReader` batches reads: one `recv` may carry
 many frames, and a large payload is received straight into its own buffer.
 """
@@ -36,6 +36,10 @@ class Transport(Protocol):
 
     def recv(self, size: int) -> bytes: ...
 
+    def recv_ready(self, size: int) -> bytes | None:
+        """What has already arrived (b"" at EOF), without waiting: None if nothing has."""
+        ...
+
     def recv_into(self, buffer: memoryview) -> int: ...
 
     def sendall(self, data: bytes) -> None: ...
@@ -57,6 +61,12 @@ class SocketTransport:
         # Bound methods taken once: these two sit on the hot path.
         self.recv = sock.recv
         self.sendall = sock.sendall if send_nowait is None else self._sendall_nowait_first
+
+    def recv_ready(self, size: int) -> bytes | None:
+        try:
+            return self.socket.recv(size, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
 
     def recv_into(self, buffer: memoryview) -> int:
         return self.socket.recv_into(buffer)
@@ -121,6 +131,21 @@ class ByteReader:
             raise
         except OSError as e:
             raise ConnectionTerminatedException(f"connection lost: {e}") from None
+        self._append(data, size)
+
+    def _fill_if_ready(self) -> bool:
+        """`fill` with what has already arrived, without waiting; False if nothing has."""
+        size = self._recv_size
+        try:
+            data = self._transport.recv_ready(size)
+        except OSError as e:
+            raise ConnectionTerminatedException(f"connection lost: {e}") from None
+        if data is None:
+            return False
+        self._append(data, size)
+        return True
+
+    def _append(self, data: bytes, size: int) -> None:
         if not data:
             raise ConnectionTerminatedException("connection closed by peer")
         self._recv_size = RECV_CHUNK if len(data) == size else IDLE_RECV_SIZE
@@ -176,26 +201,39 @@ class ByteReader:
         """Returns bytes up to and including `delimiter`.
 
         Raises ValueError when `max_length` bytes pass without it, and TimeoutError
-        when `deadline` (a time.monotonic() value) passes first.
+        when `deadline` (a time.monotonic() value) passes first. Bytes that have
+        already arrived are taken without a timed wait (no timeout to set and reset
+        on the socket, commonly for a whole request head).
         """
         searched = self.pos
-        while True:
-            index = self.data.find(delimiter, searched)
-            if index >= 0:
-                end = index + len(delimiter)
-                if end - self.pos > max_length:
-                    raise ValueError("delimiter beyond the size limit")
-                data = bytes(self.data[self.pos : end])
-                self.pos = end
-                return data
-            if len(self.data) - self.pos > max_length:
-                raise ValueError("no delimiter within the size limit")
-            searched = max(self.pos, len(self.data) - len(delimiter) + 1)
-            if deadline is not None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("deadline passed")
-                self._transport.settimeout(remaining)
-            searched -= self.pos
-            self.fill()
-            searched += self.pos
+        timed = False
+        try:
+            while True:
+                index = self.data.find(delimiter, searched)
+                if index >= 0:
+                    end = index + len(delimiter)
+                    if end - self.pos > max_length:
+                        raise ValueError("delimiter beyond the size limit")
+                    data = bytes(self.data[self.pos : end])
+                    self.pos = end
+                    return data
+                if len(self.data) - self.pos > max_length:
+                    raise ValueError("no delimiter within the size limit")
+                searched = max(self.pos, len(self.data) - len(delimiter) + 1) - self.pos
+                if deadline is not None:
+                    if not timed and self._fill_if_ready():
+                        searched += self.pos
+                        continue
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError("deadline passed")
+                    self._transport.settimeout(remaining)
+                    timed = True
+                self.fill()
+                searched += self.pos
+        finally:
+            if timed:
+                try:
+                    self._transport.settimeout(None)
+                except OSError:
+                    pass

@@ -3,6 +3,7 @@
 import os
 import socket
 import threading
+import time
 
 import pytest
 
@@ -113,3 +114,66 @@ def test_byte_reader_reports_eof_as_connection_terminated(pair):
     assert reader.read_exact(3) == b"abc"
     with pytest.raises(ConnectionTerminatedException):
         reader.read_exact(1)
+
+
+class CountingTransport(SocketTransport):
+    """A real socket transport that records every timeout it is given."""
+
+    def __init__(self, sock):
+        super().__init__(sock)
+        self.timeouts = []
+
+    def settimeout(self, seconds):
+        self.timeouts.append(seconds)
+        super().settimeout(seconds)
+
+
+def test_read_until_takes_a_head_already_there_without_touching_the_timeout(pair):
+    a, b = pair
+    a.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nrest")
+    transport = CountingTransport(b)
+    reader = ByteReader(transport)
+    deadline = time.monotonic() + 5
+    assert reader.read_until(b"\r\n\r\n", 1000, deadline) == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert transport.timeouts == []
+    assert reader.read_exact(4) == b"rest"
+
+
+def test_read_until_waits_with_a_timeout_for_a_late_head_then_blocks_again(pair):
+    a, b = pair
+    a.sendall(b"GET / HTTP/1.1\r\n")
+    threading.Timer(0.2, a.sendall, args=(b"Host: x\r\n\r\n",)).start()
+    transport = CountingTransport(b)
+    reader = ByteReader(transport)
+    head = reader.read_until(b"\r\n\r\n", 1000, time.monotonic() + 5)
+    assert head == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert transport.timeouts[-1] is None and len(transport.timeouts) >= 2
+    assert b.gettimeout() is None
+
+
+def test_read_until_raises_timeout_when_the_deadline_passes_and_restores_blocking(pair):
+    a, b = pair
+    a.sendall(b"GET / HTTP/1.1\r\n")
+    reader = ByteReader(SocketTransport(b))
+    started = time.monotonic()
+    with pytest.raises((TimeoutError, socket.timeout)):
+        reader.read_until(b"\r\n\r\n", 1000, started + 0.3)
+    assert 0.25 < time.monotonic() - started < 3
+    assert b.gettimeout() is None
+
+
+def test_read_until_reports_a_peer_that_closes_before_the_delimiter(pair):
+    a, b = pair
+    a.sendall(b"GET / HTTP/1.1\r\n")
+    a.close()
+    reader = ByteReader(SocketTransport(b))
+    with pytest.raises(ConnectionTerminatedException):
+        reader.read_until(b"\r\n\r\n", 1000, time.monotonic() + 5)
+
+
+def test_read_until_refuses_a_head_over_the_limit(pair):
+    a, b = pair
+    a.sendall(b"x" * 3000)
+    reader = ByteReader(SocketTransport(b))
+    with pytest.raises(ValueError):
+        reader.read_until(b"\r\n\r\n", 1000, time.monotonic() + 5)
