@@ -119,33 +119,24 @@ class ByteReader:
     def buffered(self) -> int:
         return len(self.data) - self.pos
 
-    def fill(self) -> None:
-        """Receives at least one more byte into the buffer, or raises on EOF."""
+    def fill(self, wait: bool = True) -> bool:
+        """Receives at least one more byte into the buffer, or raises on EOF.
+
+        With `wait` False, takes only what has already arrived and returns False if
+        nothing has (no timed wait, see read_until).
+        """
         size = self._recv_size
         if self.pos >= len(self.data):
             self.data = b""  # an idle connection holds no spent bytes while it waits
             self.pos = 0
         try:
-            data = self._transport.recv(size)
+            data = self._transport.recv(size) if wait else self._transport.recv_ready(size)
         except (socket.timeout, TimeoutError):
             raise
         except OSError as e:
             raise ConnectionTerminatedException(f"connection lost: {e}") from None
-        self._append(data, size)
-
-    def _fill_if_ready(self) -> bool:
-        """`fill` with what has already arrived, without waiting; False if nothing has."""
-        size = self._recv_size
-        try:
-            data = self._transport.recv_ready(size)
-        except OSError as e:
-            raise ConnectionTerminatedException(f"connection lost: {e}") from None
         if data is None:
             return False
-        self._append(data, size)
-        return True
-
-    def _append(self, data: bytes, size: int) -> None:
         if not data:
             raise ConnectionTerminatedException("connection closed by peer")
         self._recv_size = RECV_CHUNK if len(data) == size else IDLE_RECV_SIZE
@@ -154,6 +145,7 @@ class ByteReader:
         else:
             self.data = self.data[self.pos :] + data
         self.pos = 0
+        return True
 
     def read_exact(self, length: int) -> bytes | bytearray:
         """Returns exactly `length` bytes, receiving a large remainder in place."""
@@ -221,7 +213,7 @@ class ByteReader:
                     raise ValueError("no delimiter within the size limit")
                 searched = max(self.pos, len(self.data) - len(delimiter) + 1) - self.pos
                 if deadline is not None:
-                    if not timed and self._fill_if_ready():
+                    if not timed and self.fill(wait=False):
                         searched += self.pos
                         continue
                     remaining = deadline - time.monotonic()
