@@ -12,7 +12,7 @@ from mod_ws.exceptions import ConnectionTerminatedException
 from mod_ws.transport import ByteReader, SocketTransport
 
 needs_speedups = pytest.mark.skipif(transport.send_nowait is None,
-                                    reason="mod_ws._speedups is not built")
+                                    reason="mod_ws._speedups is not in use (not built, or MOD_WS_NO_SPEEDUPS)")
 
 
 @pytest.fixture
