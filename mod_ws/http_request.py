@@ -55,7 +55,8 @@ class Headers:
     def _items(self) -> list[tuple[str, str]]:
         fields = self._fields
         if fields is None:
-            fields = [tuple(line.split(":", 1)) for line in self._packed.split("\n")] if self._packed else []
+            lines = self._packed.split("\n") if self._packed else []
+            fields = [tuple(line.split(":", 1)) for line in lines]
             self._fields = fields
             self._packed = ""
         return fields
@@ -63,8 +64,9 @@ class Headers:
     def pack(self) -> None:
         """Keeps the fields as one string until they are read again.
 
-        A browser's dozen request fields are about 40 small objects (1-2 KiB); a
-        connection held for minutes needs them rarely, if ever, after the handshake.
+        Each field is a tuple and two strings, about 170 bytes (bench/'s five-field
+        request: 0.9 KiB); a connection held for minutes needs them rarely, if ever,
+        after the handshake.
         """
         fields = self._fields
         if not fields:
