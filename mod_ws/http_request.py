@@ -82,7 +82,8 @@ class Headers:
 
     def get_all(self, name: str) -> list[str]:
         key = name.lower()
-        return [v for n, v in self._items if n == name or n.lower() == key]
+        size = len(key)  # lower() keeps the length of a token: most names differ in it
+        return [v for n, v in self._items if len(n) == size and (n == name or n.lower() == key)]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         values = self.get_all(name)
