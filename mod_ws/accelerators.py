@@ -22,11 +22,17 @@ ENABLED = not os.environ.get("MOD_WS_NO_SPEEDUPS")
 
 speedups: ModuleType | None = None
 zlib: ModuleType = _stdlib_zlib
+# What mod_ws calls in the C extension; an older build that lacks any is not used.
+SPEEDUPS_FUNCTIONS = ("apply_mask", "take_whole_message", "build_unmasked_frame", "send_nowait")
+
 if ENABLED:
     try:
         from mod_ws import _speedups as speedups
     except ImportError:
         pass
+    else:
+        if not all(hasattr(speedups, name) for name in SPEEDUPS_FUNCTIONS):
+            speedups = None  # built from an older source: rebuild with pip install -e .
     try:
         from zlib_ng import zlib_ng as zlib
     except ImportError:
