@@ -8,16 +8,15 @@ cuts whatever is left.
 from __future__ import annotations
 
 import logging
-import selectors
+import queue
 import socket
 import struct
 import sys
 import threading
-import time
 
 from mod_ws.http_handler import ConnectionHandler, ServerConfig
 from mod_ws.transport import SocketTransport
-from mod_ws.workers import ConnectionThreads
+from mod_ws.workers import ListenerThreads
 
 _logger = logging.getLogger(__name__)
 
@@ -129,8 +128,9 @@ class WebSocketServer:
             configure_connection_socket(listener, config.send_timeout)
         self._handlers: set[ConnectionHandler] = set()
         self._handlers_changed = threading.Condition()
-        self._threads = ConnectionThreads(self._run)
         self._stop = threading.Event()
+        # ListenerThreads that need one more waiting thread; None wakes serve_forever.
+        self._threads_wanted: queue.SimpleQueue = queue.SimpleQueue()
 
     @property
     def addresses(self) -> list[tuple]:
@@ -141,25 +141,38 @@ class WebSocketServer:
         return self.addresses[0][1]
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
-        """Accepts until `shutdown` is called (from a signal handler or another thread)."""
-        with selectors.DefaultSelector() as selector:
-            for sock in self.listeners:
-                sock.setblocking(False)
-                selector.register(sock, selectors.EVENT_READ)
-            while not self._stop.is_set():
-                for key, _ in selector.select(poll_interval):
-                    self._accept(key.fileobj)
-        self._close_all()
+        """Accepts until `shutdown` is called (from a signal handler or another thread).
 
-    def _accept(self, listener: socket.socket) -> None:
+        The connection threads accept (mod_ws.workers); this thread starts more of them
+        when they ask, and otherwise waits for the stop, so signals are handled here.
+        """
+        acceptors = [ListenerThreads(sock, self._serve_connection,
+                                     f"accept {format_address(sock.getsockname())}",
+                                     self._threads_wanted.put)
+                     for sock in self.listeners]
         try:
-            sock, remote = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as e:  # e.g. out of file descriptors: keep serving the others
-            _logger.warning("accept failed: %s", e)
-            time.sleep(0.05)
-            return
+            for acceptor in acceptors:
+                acceptor.start()
+            while not self._stop.is_set():
+                try:
+                    wanted = self._threads_wanted.get(timeout=poll_interval)
+                except queue.Empty:
+                    # A listener left with no waiting thread (none could be started):
+                    # try again, so its queued connections are served once threads free up.
+                    for acceptor in acceptors:
+                        if acceptor.waiting() == 0:
+                            acceptor.start_thread()
+                    continue
+                if wanted is not None:
+                    wanted.start_thread()
+        finally:
+            for acceptor in acceptors:
+                acceptor.stop()
+            self._close_all()
+
+    def _serve_connection(self, sock: socket.socket, remote: tuple) -> None:
+        """Runs one accepted connection on the thread that accepted it."""
+        threading.current_thread().name = f"conn {format_address(remote)}"
         if sock.gettimeout() is not None:  # blocking already, unless a default timeout is set
             sock.setblocking(True)
         try:
@@ -172,16 +185,10 @@ class WebSocketServer:
         handler = ConnectionHandler(self.config, SocketTransport(sock),
                                     _plain_address(remote), _plain_address(local))
         with self._handlers_changed:
+            if self._stop.is_set():  # accepted as shutdown began: _close_all cannot see it
+                sock.close()
+                return
             self._handlers.add(handler)
-        try:
-            self._threads.submit(handler, f"conn {format_address(remote)}")
-        except RuntimeError as e:  # no thread to be had: refuse this one, keep the others
-            _logger.warning("cannot start a thread for %s: %s", format_address(remote), e)
-            with self._handlers_changed:
-                self._handlers.discard(handler)
-            sock.close()
-
-    def _run(self, handler: ConnectionHandler) -> None:
         try:
             handler.run()
         finally:
@@ -196,6 +203,7 @@ class WebSocketServer:
     def shutdown(self) -> None:
         """Asks `serve_forever` to stop; safe from signal handlers and other threads."""
         self._stop.set()
+        self._threads_wanted.put(None)  # SimpleQueue.put is reentrant: signal-safe
 
     def _close_all(self) -> None:
         for sock in self.listeners:

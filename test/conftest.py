@@ -29,6 +29,11 @@ STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 _LISTENING_RE = re.compile(r"^mod_ws: listening on (?:\[[^\]]*\]|[^\s:;,]+):(\d+)")
 
 
+# An idle server on one listening socket: its main thread and one thread waiting for a
+# connection (mod_ws.workers).
+IDLE_THREADS = 2
+
+
 def wait_for_value(read: Callable[[], int], target: int, timeout: float) -> int:
     """Polls `read()` until it returns `target` or `timeout` passes; returns the last value
     (thread and descriptor counts settle a moment after connections end)."""
@@ -37,6 +42,22 @@ def wait_for_value(read: Callable[[], int], target: int, timeout: float) -> int:
     while value != target and time.monotonic() < deadline:
         time.sleep(0.05)
         value = read()
+    return value
+
+
+def settled_value(read: Callable[[], int], quiet: float = 0.3, timeout: float = 5.0) -> int:
+    """`read()` once it has not changed for `quiet` seconds (or when `timeout` passes):
+    a server's baseline, taken after its waiting thread has set itself up."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        current = read()
+        if current != value:
+            value, stable_since = current, time.monotonic()
+        elif time.monotonic() - stable_since >= quiet:
+            break
     return value
 
 

@@ -10,7 +10,7 @@ import struct
 import time
 
 import wsraw
-from conftest import EXAMPLE, wait_for_value
+from conftest import EXAMPLE, IDLE_THREADS, settled_value, wait_for_value
 from websockets.sync.client import connect
 from wsraw import RawWebSocket
 
@@ -66,8 +66,8 @@ def _one_connection(port: int, rnd: random.Random) -> None:
 
 def test_random_handshakes_and_frames_leave_the_server_healthy(make_server):
     server = make_server("-d", EXAMPLE, "--request-timeout", "2", "--close-timeout", "1")
-    threads = wait_for_value(server.thread_count, 1, 2.0)
-    fds = server.fd_count()
+    threads = wait_for_value(server.thread_count, IDLE_THREADS, 2.0)
+    fds = settled_value(server.fd_count)
     rnd = random.Random(6455)
     deadline = time.monotonic() + 60
     for _ in range(CONNECTIONS):

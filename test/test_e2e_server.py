@@ -10,7 +10,7 @@ import time
 
 import pytest
 import wsraw
-from conftest import EXAMPLE, run_mod_ws, wait_for_value
+from conftest import EXAMPLE, IDLE_THREADS, run_mod_ws, settled_value, wait_for_value
 from websockets.sync.client import connect
 from wsraw import OP_BINARY, OP_CONT, OP_TEXT, RawWebSocket
 
@@ -311,7 +311,7 @@ def test_pywebsocket3_style_handler_refusing_origin_gets_403(compat_server):
 
 
 def test_message_sender_thread_ends_with_its_connection(compat_server):
-    baseline = wait_for_value(compat_server.thread_count, 1, 2.0)
+    baseline = wait_for_value(compat_server.thread_count, IDLE_THREADS, 2.0)
     for _ in range(3):
         with RawWebSocket.connect(compat_server.port, "/compat") as ws:
             for _ in range(3):
@@ -407,8 +407,8 @@ def test_fifty_connection_cycles_leak_no_threads_or_file_descriptors(make_server
     server = make_server("-d", EXAMPLE, "--close-timeout", "1")
     _one_cycle(server.port, 0)  # warm up lazily created resources
     time.sleep(0.2)
-    threads = wait_for_value(server.thread_count, 1, 2.0)
-    fds = server.fd_count()
+    threads = wait_for_value(server.thread_count, IDLE_THREADS, 2.0)
+    fds = settled_value(server.fd_count)
     for i in range(50):
         _one_cycle(server.port, i)
     assert wait_for_value(server.thread_count, threads, 5.0) == threads
@@ -418,7 +418,7 @@ def test_fifty_connection_cycles_leak_no_threads_or_file_descriptors(make_server
 def test_client_that_stops_reading_is_dropped_after_send_timeout_and_others_are_served(make_server):
     """A peer that never reads must not hold a handler thread forever (--send-timeout)."""
     server = make_server("-d", EXAMPLE, "--send-timeout", "1", "--close-timeout", "1")
-    threads = wait_for_value(server.thread_count, 1, 2.0)
+    threads = wait_for_value(server.thread_count, IDLE_THREADS, 2.0)
     stalled = RawWebSocket.connect(server.port)
     stalled.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     payload = b"x" * 65536

@@ -1,11 +1,20 @@
-"""Unit tests of mod_ws.workers: a thread per connection, reused while recently idle."""
+"""Unit tests of mod_ws.workers: threads that wait for connections and serve them."""
 
 from __future__ import annotations
 
+import itertools
+import queue
+import socket
 import threading
 import time
 
-from mod_ws.workers import ConnectionThreads
+import pytest
+
+from mod_ws import workers
+from mod_ws.workers import ListenerThreads
+
+needs_idle_expiry = pytest.mark.skipif(not workers._EXCLUSIVE,
+                                       reason="waiting threads time out only with EPOLLEXCLUSIVE")
 
 
 def wait_until(predicate, timeout: float = 5.0) -> bool:
@@ -17,124 +26,196 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:
     return predicate()
 
 
-class Recorder:
-    """Wraps a run function and remembers every thread it ran on (tests are independent
-    of threads other tests left waiting)."""
+_POOL_NUMBERS = itertools.count()
 
-    def __init__(self, run=lambda item: None) -> None:
-        self.run_item = run
+
+class Pool:
+    """ListenerThreads on a loopback listener, with a 'main thread' that starts the
+    threads it asks for, as WebSocketServer.serve_forever does."""
+
+    def __init__(self, serve, **kwargs) -> None:
+        self.name = f"waiting {next(_POOL_NUMBERS)}"  # of this pool's waiting threads
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.served: list[tuple[int, str]] = []  # (thread ident, thread name) per connection
         self.threads: set[threading.Thread] = set()
         self.lock = threading.Lock()
+        self.wanted: queue.SimpleQueue = queue.SimpleQueue()
+        self.wanted_count = 0
 
-    def __call__(self, item) -> None:
-        with self.lock:
-            self.threads.add(threading.current_thread())
-        self.run_item(item)
+        def serve_and_record(sock, address):
+            current = threading.current_thread()
+            with self.lock:
+                self.threads.add(current)
+                self.served.append((threading.get_ident(), current.name))
+            current.name = "serving"
+            try:
+                serve(sock)
+            finally:
+                sock.close()
+
+        self.threads_wanted = ListenerThreads(self.listener, serve_and_record, self.name,
+                                              self._want, **kwargs)
+        self._stop = threading.Event()
+        self._main = threading.Thread(target=self._main_loop, name="test main")
+
+    def _want(self, acceptor) -> None:
+        self.wanted_count += 1
+        self.wanted.put(acceptor)
+
+    def _main_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.wanted.get(timeout=0.05).start_thread()
+            except queue.Empty:
+                pass
+
+    def __enter__(self):
+        self.threads_wanted.start()
+        self._main.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._main.join(5)
+        self.threads_wanted.stop()
+        self.listener.close()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
 
     def alive(self) -> int:
+        """Threads of this pool that exist, waiting or serving."""
         with self.lock:
-            return sum(t.is_alive() for t in self.threads)
+            serving = sum(t.is_alive() and t.name == "serving" for t in self.threads)
+        return serving + sum(t.name == self.name for t in threading.enumerate())
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.served)
 
 
-def test_concurrent_items_each_get_a_thread_of_their_own():
-    """Thread per connection: five items that wait for each other must all run at once."""
+def echo_once(sock: socket.socket) -> None:
+    data = sock.recv(100)
+    if data:
+        sock.sendall(data)
+
+
+def test_concurrent_connections_each_get_a_thread_of_their_own():
+    """Thread per connection: five connections that wait for each other all run at once."""
     barrier = threading.Barrier(5, timeout=5)
-    threads = set()
-    lock = threading.Lock()
 
-    def run(item):
-        with lock:
-            threads.add(threading.get_ident())
+    def serve(sock):
         barrier.wait()
+        echo_once(sock)
 
-    recorder = Recorder(run)
-    pool = ConnectionThreads(recorder, idle_timeout=0.2)
-    for i in range(5):
-        pool.submit(i, f"item {i}")
-    assert wait_until(lambda: len(threads) == 5)
-    assert wait_until(lambda: recorder.alive() == 0)
-
-
-def test_a_finished_thread_serves_the_next_item_and_takes_its_name():
-    seen = []
-    done = threading.Event()
-
-    def run(item):
-        seen.append((item, threading.get_ident(), threading.current_thread().name))
-        done.set()
-
-    pool = ConnectionThreads(run, idle_timeout=2.0)
-    pool.submit("a", "item a")
-    assert done.wait(5)
-    assert wait_until(lambda: pool._idle == 1)
-    done.clear()
-    pool.submit("b", "item b")
-    assert done.wait(5)
-    (_, first_thread, _), (_, second_thread, second_name) = seen
-    assert first_thread == second_thread and second_name == "item b"
+    with Pool(serve) as pool:
+        clients = [pool.connect() for _ in range(5)]
+        for client in clients:
+            client.sendall(b"x")
+        assert [client.recv(1) for client in clients] == [b"x"] * 5
+        assert len({ident for ident, _ in pool.served}) == 5
+        for client in clients:
+            client.close()
 
 
-def test_idle_threads_exit_after_the_idle_timeout():
-    """An idle server goes back to no connection threads at all."""
-    recorder = Recorder()
-    pool = ConnectionThreads(recorder, idle_timeout=0.1)
-    for i in range(3):
-        pool.submit(i, f"item {i}")
-    assert wait_until(lambda: recorder.threads and recorder.alive() == 0, timeout=3.0)
-    assert pool._idle == 0
+def test_a_thread_that_finished_serves_the_next_connection_and_waits_under_its_name():
+    with Pool(echo_once) as pool:
+        for _ in range(3):
+            with pool.connect() as client:
+                client.sendall(b"a")
+                assert client.recv(1) == b"a"
+            # Until it is waiting again, the pool may have started one more thread.
+            assert wait_until(lambda: pool.threads_wanted.waiting() >= 1)
+        assert wait_until(lambda: all(t.name == pool.name for t in pool.threads if t.is_alive()))
+        # One connection at a time never needs more than two threads.
+        assert len({ident for ident, _ in pool.served}) <= 2
+        assert all(name == pool.name for _, name in pool.served)
+
+
+def test_taking_the_last_waiting_place_asks_for_another_thread():
+    release = threading.Event()
+    with Pool(lambda sock: release.wait(5)) as pool:
+        client = pool.connect()
+        assert wait_until(lambda: pool.count() == 1)
+        assert pool.wanted_count == 1
+        assert wait_until(lambda: pool.threads_wanted.waiting() == 1)  # the new one waits
+        release.set()
+        client.close()
+
+
+@needs_idle_expiry
+def test_idle_threads_beyond_one_exit_after_the_idle_timeout():
+    release = threading.Event()
+    with Pool(lambda sock: release.wait(5), idle_timeout=0.2) as pool:
+        clients = [pool.connect() for _ in range(4)]
+        assert wait_until(lambda: pool.count() == 4)
+        release.set()
+        for client in clients:
+            client.close()
+        assert pool.alive() >= 5  # four serving, at least one more waiting
+        assert wait_until(lambda: pool.alive() == 1 and pool.threads_wanted.waiting() == 1)
 
 
 def test_no_more_than_max_idle_threads_wait():
     release = threading.Event()
-    recorder = Recorder(lambda item: release.wait(5))
-    pool = ConnectionThreads(recorder, idle_timeout=0.5, max_idle=2)
-    for i in range(6):
-        pool.submit(i, f"item {i}")
-    assert wait_until(lambda: recorder.alive() == 6)
-    release.set()
-    assert wait_until(lambda: recorder.alive() == 2)
-    assert pool._idle == 2
+    with Pool(lambda sock: release.wait(5), idle_timeout=30, max_idle=2) as pool:
+        clients = [pool.connect() for _ in range(6)]
+        assert wait_until(lambda: pool.count() == 6)
+        release.set()
+        for client in clients:
+            client.close()
+        assert wait_until(lambda: pool.threads_wanted.waiting() == 2 and pool.alive() == 2)
+        time.sleep(0.2)
+        assert pool.threads_wanted.waiting() == 2 and pool.alive() == 2
 
 
-def test_every_item_runs_exactly_once_under_concurrent_submits_and_expiry():
-    """Submits racing with idle threads timing out must neither lose nor repeat an item."""
-    counts: dict[int, int] = {}
-    lock = threading.Lock()
+def test_every_connection_is_served_exactly_once_while_idle_threads_expire():
+    """Connections racing with waiting threads timing out are neither lost nor doubled."""
+    def serve(sock):
+        echo_once(sock)
 
-    def run(item):
-        with lock:
-            counts[item] = counts.get(item, 0) + 1
-        time.sleep(0.001 * (item % 3))
+    with Pool(serve, idle_timeout=0.01) as pool:
+        def client(base):
+            for i in range(base, base + 60):
+                with pool.connect() as sock:
+                    sock.sendall(str(i).encode())
+                    assert sock.recv(100) == str(i).encode()
+                if i % 10 == 0:
+                    time.sleep(0.02)  # let some waiting threads time out meanwhile
 
-    recorder = Recorder(run)
-    pool = ConnectionThreads(recorder, idle_timeout=0.005)
-
-    def submitter(base):
-        for i in range(base, base + 150):
-            pool.submit(i, f"item {i}")
-            if i % 10 == 0:
-                time.sleep(0.006)  # let some idle threads time out meanwhile
-
-    submitters = [threading.Thread(target=submitter, args=(k * 1000,)) for k in range(3)]
-    for t in submitters:
-        t.start()
-    for t in submitters:
-        t.join(10)
-    assert wait_until(lambda: len(counts) == 450, timeout=10)
-    assert set(counts.values()) == {1}
-    assert wait_until(lambda: recorder.alive() == 0, timeout=5)
-    # Every promise of an item to a waiting thread was kept: none is owed any more.
-    assert pool._idle == 0
+        clients = [threading.Thread(target=client, args=(k * 1000,)) for k in range(3)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(20)
+        assert pool.count() == 180
+        assert wait_until(lambda: pool.threads_wanted.waiting() >= 1)
 
 
-def test_an_item_submitted_as_the_idle_wait_runs_out_still_runs_promptly():
-    """The race between a submit and an idle thread's timeout: the item promised to the
-    expiring thread must still run (no other thread would ever take it)."""
-    ran = threading.Event()
-    pool = ConnectionThreads(lambda item: ran.set(), idle_timeout=0.01)
-    for attempt in range(200):
-        ran.clear()
-        pool.submit(attempt, f"item {attempt}")
-        assert ran.wait(2), f"item {attempt} never ran"
-        # Land the next submit around the moment the idle wait expires.
-        time.sleep(0.0095 + (attempt % 11) * 0.0001)
+def test_stop_lets_every_waiting_thread_exit_promptly():
+    with Pool(echo_once, idle_timeout=30) as pool:
+        for _ in range(3):  # some threads that served, some that never did
+            with pool.connect() as client:
+                client.sendall(b"a")
+                assert client.recv(1) == b"a"
+        assert wait_until(lambda: pool.threads_wanted.waiting() >= 1)
+        waiting_threads = [t for t in threading.enumerate() if t.name == pool.name]
+        assert waiting_threads
+    for thread in waiting_threads:
+        thread.join(3)
+        assert not thread.is_alive()
+    assert pool.threads_wanted.waiting() == 0
+
+
+def test_a_thread_that_cannot_be_started_is_logged_and_counted_out(monkeypatch, caplog):
+    with Pool(echo_once) as pool:
+        def refuse(*args, **kwargs):
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(workers.threading.Thread, "start", refuse)
+        before = pool.threads_wanted.waiting()
+        assert pool.threads_wanted.start_thread() is False
+        assert pool.threads_wanted.waiting() == before
+        assert "cannot start another connection thread" in caplog.text
+        monkeypatch.undo()
