@@ -152,7 +152,10 @@ class WebSocketServer:
                      for sock in self.listeners]
         try:
             for acceptor in acceptors:
-                acceptor.start()
+                try:
+                    acceptor.start()
+                except RuntimeError as e:
+                    raise ServerStartError(str(e)) from None
             while not self._stop.is_set():
                 try:
                     wanted = self._threads_wanted.get(timeout=poll_interval)

@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     _logger.info("accelerators: %s", accelerators.describe())
     try:
         server.serve_forever()
+    except ServerStartError as e:  # not even one thread could be started
+        return _fail(str(e))
     finally:
         if monitor:
             monitor.stop()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import itertools
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from conftest import ROOT, server_env
 from mod_ws import workers
 from mod_ws.workers import ListenerThreads
 
@@ -219,3 +222,36 @@ def test_a_thread_that_cannot_be_started_is_logged_and_counted_out(monkeypatch, 
         assert pool.threads_wanted.waiting() == before
         assert "cannot start another connection thread" in caplog.text
         monkeypatch.undo()
+
+
+def test_start_fails_when_not_even_one_thread_can_be_started(monkeypatch):
+    listener = socket.create_server(("127.0.0.1", 0))
+    try:
+        pool = ListenerThreads(listener, lambda sock, address: None, "waiting", lambda pool: None)
+
+        def refuse(*args, **kwargs):
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(workers.threading.Thread, "start", refuse)
+        with pytest.raises(RuntimeError, match="cannot start a thread"):
+            pool.start()
+        assert pool.waiting() == 0
+    finally:
+        listener.close()
+
+
+def test_the_command_line_reports_a_server_without_threads_in_one_line():
+    """The server prints its one-line error and exits 2 instead of a traceback."""
+    script = (
+        "import sys, threading\n"
+        "def refuse(*args, **kwargs):\n"
+        "    raise RuntimeError(\"can't start new thread\")\n"
+        "threading.Thread.start = refuse\n"
+        "from mod_ws.standalone import main\n"
+        "sys.exit(main(['-H', '127.0.0.1', '-p', '0', '-d', 'example']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=server_env(),
+                            capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 2
+    assert "mod_ws: error: cannot start a thread to accept connections" in result.stderr
+    assert "Traceback" not in result.stderr
