@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-
 from conftest import ROOT, server_env
+
 from mod_ws import workers
 from mod_ws.workers import ListenerThreads
 
