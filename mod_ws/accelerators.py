@@ -43,6 +43,6 @@ def describe() -> str:
     """One line for the start-up log: which accelerators are in use."""
     if not ENABLED:
         return "accelerators off (MOD_WS_NO_SPEEDUPS)"
-    parts = ["C speedups" if speedups is not None else "no C speedups (not built)",
+    parts = ["C speedups" if speedups is not None else "no C speedups (not built, or built from older source)",
              "zlib-ng" if zlib is not _stdlib_zlib else "stdlib zlib"]
     return ", ".join(parts)

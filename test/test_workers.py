@@ -98,6 +98,11 @@ class Pool:
             return len(self.served)
 
 
+def _refuse_thread_start(*args, **kwargs):
+    """Stands in for Thread.start when the process is out of threads."""
+    raise RuntimeError("can't start new thread")
+
+
 def echo_once(sock: socket.socket) -> None:
     data = sock.recv(100)
     if data:
@@ -213,10 +218,7 @@ def test_stop_lets_every_waiting_thread_exit_promptly():
 
 def test_a_thread_that_cannot_be_started_is_logged_and_counted_out(monkeypatch, caplog):
     with Pool(echo_once) as pool:
-        def refuse(*args, **kwargs):
-            raise RuntimeError("can't start new thread")
-
-        monkeypatch.setattr(workers.threading.Thread, "start", refuse)
+        monkeypatch.setattr(workers.threading.Thread, "start", _refuse_thread_start)
         before = pool.threads_wanted.waiting()
         assert pool.threads_wanted.start_thread() is False
         assert pool.threads_wanted.waiting() == before
@@ -229,10 +231,7 @@ def test_start_fails_when_not_even_one_thread_can_be_started(monkeypatch):
     try:
         pool = ListenerThreads(listener, lambda sock, address: None, "waiting", lambda pool: None)
 
-        def refuse(*args, **kwargs):
-            raise RuntimeError("can't start new thread")
-
-        monkeypatch.setattr(workers.threading.Thread, "start", refuse)
+        monkeypatch.setattr(workers.threading.Thread, "start", _refuse_thread_start)
         with pytest.raises(RuntimeError, match="cannot start a thread"):
             pool.start()
         assert pool.waiting() == 0
