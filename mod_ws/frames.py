@@ -124,39 +124,39 @@ def encode_frame_header(
     return header
 
 
-_MASK_CHUNK = 1 << 14
+# Up to this size one XOR of two integers masks fastest; beyond it, bytes.translate.
+_MASK_BY_INTEGER_LIMIT = 1 << 14
 
 
 def apply_mask_python(payload: bytes | bytearray | memoryview, mask_key: bytes) -> bytes:
     """Masks or unmasks `payload` with the 4-byte key (RFC 6455 section 5.3).
 
-    The key is repeated and XORed as one big integer, so the loop runs in C. Large
-    payloads go in 16 KiB chunks: the integers then stay small and cache-warm, which
-    is more than twice as fast as one conversion of the whole payload.
+    Every loop runs in C. A small payload is XORed with the repeated key as one big
+    integer. A large one is masked a key byte at a time: every fourth byte, from byte i
+    on, goes through a 256-byte XOR table with bytes.translate; that costs about 12%
+    less server CPU per MiB than the integer XOR in 16 KiB chunks (bench/, 1 MiB echo).
     """
     length = len(payload)
-    if length <= _MASK_CHUNK:
+    if length <= _MASK_BY_INTEGER_LIMIT:
         if length == 0:
             return b""
         repeated = (mask_key * ((length >> 2) + 1))[:length]
         masked = int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")
         return masked.to_bytes(length, "little")
-    key = int.from_bytes(mask_key * (_MASK_CHUNK >> 2), "little")
-    view = memoryview(payload)
+    if isinstance(payload, memoryview):
+        payload = payload.tobytes()  # a view has no translate()
     output = bytearray(length)
-    from_bytes = int.from_bytes
-    end = length - length % _MASK_CHUNK
-    for start in range(0, end, _MASK_CHUNK):
-        stop = start + _MASK_CHUNK
-        output[start:stop] = (from_bytes(view[start:stop], "little") ^ key).to_bytes(
-            _MASK_CHUNK, "little"
-        )
-    if end < length:
-        tail = length - end
-        output[end:] = (from_bytes(view[end:], "little") ^ (key & ((1 << (8 * tail)) - 1))).to_bytes(
-            tail, "little"
-        )
+    for i in range(4):
+        output[i::4] = payload[i::4].translate(_xor_table(mask_key[i]))
     return bytes(output)
+
+
+_IDENTITY_TABLE = int.from_bytes(bytes(range(256)), "little")
+
+
+def _xor_table(key_byte: int) -> bytes:
+    """The bytes.translate table that XORs every byte with `key_byte`."""
+    return (_IDENTITY_TABLE ^ int.from_bytes(bytes((key_byte,)) * 256, "little")).to_bytes(256, "little")
 
 
 def take_whole_message_python(data: bytes | bytearray, pos: int,

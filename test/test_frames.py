@@ -256,9 +256,10 @@ def test_apply_mask_matches_per_byte_reference(masker, payload, key):
 
 
 @MASKERS
-@pytest.mark.parametrize("length", [16383, 16384, 16385, 3 * 16384 + 5, 1 << 20])
-def test_apply_mask_of_large_payloads_matches_reference_across_chunk_edges(masker, length):
-    """Large payloads are masked in chunks (Python) or words (C): every edge must line up."""
+@pytest.mark.parametrize("length", [16383, 16384, 16385, 16386, 16387, 3 * 16384 + 5, 1 << 20])
+def test_apply_mask_of_large_payloads_matches_reference_across_method_edges(masker, length):
+    """Large payloads are masked a key byte at a time (Python) or in words (C): every
+    length modulo 4, on both sides of the switch from the small-payload method."""
     payload = random.Random(length).randbytes(length)
     key = b"\x9a\x01\xfe\x37"
     assert masker(payload, key) == reference_mask(payload, key)
