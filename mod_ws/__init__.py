@@ -22,6 +22,11 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
         status (any other exception refuses with 403); raise
         `mod_ws.handshake.AbortedByUserException` to drop the connection unanswered.
         Headers appended to `request.extra_headers` go into the 101 response.
+        To test how a client treats an odd response, write it yourself with
+        `request.connection.write(data)` (`request.connection.read(n)` reads raw
+        bytes), then raise AbortedByUserException so the server adds nothing;
+        `mod_ws.handshake.hybi.compute_accept_from_unicode(key)` gives a correct
+        Sec-WebSocket-Accept value, as bytes.
 
     web_socket_transfer_data(request)
         The WebSocket session. Use `request.ws_stream` (or the `mod_ws.msgutil`
@@ -44,7 +49,9 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
         echoes the client's code and reason.
 
 Handlers written for pywebsocket3 run after changing `mod_pywebsocket` (or
-`pywebsocket3`) to `mod_ws` in their imports.
+`pywebsocket3`) to `mod_ws` in their imports, those that use `util` (`pack_byte`,
+`hexify`, `get_class_logger`) or `handshake.hybi` included. As there,
+`request.headers_in[name]` is None for a field the client did not send.
 
 Example (example/echo_wsh.py):
 

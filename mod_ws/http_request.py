@@ -89,11 +89,10 @@ class Headers:
         values = self.get_all(name)
         return values[0] if values else default
 
-    def __getitem__(self, name: str) -> str:
-        values = self.get_all(name)
-        if not values:
-            raise KeyError(name)
-        return values[0]
+    def __getitem__(self, name: str) -> str | None:
+        """The first value, or None for a missing field, as email.message.Message
+        (pywebsocket3's headers_in) answers: handlers test `if headers_in['Cookie']:`."""
+        return self.get(name)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and bool(self.get_all(name))

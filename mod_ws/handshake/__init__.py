@@ -4,6 +4,8 @@
 case-insensitive `get_all(name)`) and returns what the client asked for, or raises a
 `HandshakeException` carrying the HTTP status and headers to answer with. Nothing here
 reads a socket or knows HTTP/1.1 syntax, so other transports can reuse the checks.
+The submodule `hybi` keeps pywebsocket3's helpers for handlers that write their own
+response.
 """
 
 from __future__ import annotations
@@ -60,10 +62,14 @@ class HandshakeRequest:
     extensions: list[ExtensionParameter] | None
 
 
+def accept_for_key(key: bytes) -> bytes:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2), as bytes."""
+    return base64.b64encode(hashlib.sha1(key + WEBSOCKET_ACCEPT_UUID).digest())
+
+
 def compute_accept(key: str) -> str:
-    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
-    digest = hashlib.sha1(key.encode("ascii") + WEBSOCKET_ACCEPT_UUID).digest()
-    return base64.b64encode(digest).decode("ascii")
+    """`accept_for_key` for a key as the header table holds it."""
+    return accept_for_key(key.encode("ascii")).decode("ascii")
 
 
 def _single(headers: HeaderLookup, name: str) -> str | None:
@@ -208,6 +214,7 @@ __all__ = [
     "HandshakeException",
     "HandshakeRequest",
     "VersionException",
+    "accept_for_key",
     "build_response_headers",
     "check_request",
     "compute_accept",
