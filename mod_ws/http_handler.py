@@ -38,7 +38,7 @@ from mod_ws.exceptions import (
     HandshakeException,
 )
 from mod_ws.extensions import get_extension_processor, negotiate
-from mod_ws.http_request import HttpError, RequestHead, parse_request_head
+from mod_ws.http_request import HttpError, RequestHead, check_head_start, parse_request_head
 from mod_ws.request import Connection, WebSocketRequest
 from mod_ws.static_files import content_type, directory_listing, resolve_static_path
 from mod_ws.stream import Stream, StreamOptions
@@ -134,7 +134,13 @@ class ConnectionHandler:
         reader = self.connection.reader
         deadline = time.monotonic() + config.request_timeout
         try:
-            data = reader.read_until(b"\r\n\r\n", config.max_request_header_size, deadline)
+            # check_head_start refuses bytes that cannot begin a head without waiting.
+            data = reader.read_until(b"\r\n\r\n", config.max_request_header_size, deadline,
+                                     check_head_start)
+            return parse_request_head(data.lstrip(b"\r\n"))
+        except HttpError as e:
+            self._refuse(None, e.status, str(e), e.headers)
+            return None
         except ConnectionTerminatedException:
             return None  # closed between requests: nothing to answer
         except ValueError:
@@ -145,11 +151,6 @@ class ConnectionHandler:
             if reader.buffered():
                 self._refuse(None, HTTP_STATUS_REQUEST_TIMEOUT,
                              f"request head not received within {config.request_timeout:g} s")
-            return None
-        try:
-            return parse_request_head(data.lstrip(b"\r\n"))
-        except HttpError as e:
-            self._refuse(None, e.status, str(e), e.headers)
             return None
 
     # Responses.

@@ -127,6 +127,28 @@ class RequestHead:
         return f"HTTP/{self.version[0]}.{self.version[1]}"
 
 
+# What may start a request: empty lines (RFC 7230 section 3.5), then a method (a token).
+_METHOD_SO_FAR = re.compile(rb"[\r\n]*([!#$%&'*+\-.^_`|~0-9A-Za-z]*)")
+# A TLS record header: content type 22 (handshake), protocol version 3.x.
+_TLS_HANDSHAKE = b"\x16\x03"
+
+
+def check_head_start(data: bytes) -> None:
+    """Raises HttpError (400) as soon as the bytes received so far cannot begin a
+    request head, so that binary garbage or a TLS ClientHello on this plain port is
+    answered at once instead of after the request timeout."""
+    match = _METHOD_SO_FAR.match(data)
+    rest = data[match.end():]
+    if not rest:
+        return  # no more than the start of a method yet
+    if rest.startswith(_TLS_HANDSHAKE):
+        raise HttpError(HTTP_STATUS_BAD_REQUEST,
+                        "a TLS handshake on a plain HTTP port: connect with ws:// or http://")
+    if not match.group(1) or rest[:1] != b" ":
+        raise HttpError(HTTP_STATUS_BAD_REQUEST,
+                        f"not an HTTP request: it starts with bytes {data[:12].hex(' ')}")
+
+
 def parse_request_head(data: bytes) -> RequestHead:
     """Parses a request head that ends with an empty line; raises HttpError on faults."""
     text = data.decode("latin-1")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import socket
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 from mod_ws.accelerators import speedups
 from mod_ws.exceptions import ConnectionTerminatedException
@@ -189,13 +189,15 @@ class ByteReader:
         self.pos = end
         return bytes(self.data[start:end])
 
-    def read_until(self, delimiter: bytes, max_length: int, deadline: float | None) -> bytes:
+    def read_until(self, delimiter: bytes, max_length: int, deadline: float | None,
+                   check_partial: Callable[[bytes], None] | None = None) -> bytes:
         """Returns bytes up to and including `delimiter`.
 
         Raises ValueError when `max_length` bytes pass without it, and TimeoutError
         when `deadline` (a time.monotonic() value) passes first. Bytes that have
         already arrived are taken without a timed wait (no timeout to set and reset
-        on the socket, commonly for a whole request head).
+        on the socket, commonly for a whole request head). Before each wait,
+        `check_partial` sees the bytes so far and may raise to stop waiting.
         """
         searched = self.pos
         timed = False
@@ -211,6 +213,8 @@ class ByteReader:
                     return data
                 if len(self.data) - self.pos > max_length:
                     raise ValueError("no delimiter within the size limit")
+                if check_partial is not None:
+                    check_partial(bytes(self.data[self.pos :]))
                 searched = max(self.pos, len(self.data) - len(delimiter) + 1) - self.pos
                 if deadline is not None:
                     if not timed and self.fill(wait=False):

@@ -119,6 +119,39 @@ def test_empty_subprotocol_header_gets_400(server):
     assert_refusal(response, closed, 400, "Sec-WebSocket-Protocol")
 
 
+# --- bytes that are not HTTP ------------------------------------------------------------
+
+# The start of a TLS 1.2 ClientHello: a handshake record (22, version 3.1) with no CRLF.
+TLS_CLIENT_HELLO_START = bytes.fromhex("16030100c4010000c00303") + bytes(32)
+
+
+@pytest.mark.parametrize("data, words", [
+    (TLS_CLIENT_HELLO_START, ["TLS", "ws://"]),
+    (b"\x00\xffbinary garbage", ["not an HTTP request", "00 ff"]),
+    (b" GET / HTTP/1.1", ["not an HTTP request", "20 47 45 54"]),
+    (b"GE(T / HTTP/1.1", ["not an HTTP request"]),
+], ids=["tls-client-hello", "binary", "leading-space", "bad-method-char"])
+def test_bytes_that_cannot_begin_a_request_get_400_at_once_not_after_the_timeout(server, data, words):
+    """The server's request timeout is 10 s; the answer must not wait for it."""
+    start = time.monotonic()
+    response, closed = refused(server.port, data)
+    assert time.monotonic() - start < 3.0
+    assert_refusal(response, closed, 400, *words)
+
+
+def test_a_request_arriving_a_byte_at_a_time_is_not_refused_early(server):
+    key = wsraw.make_key()
+    request = handshake_request(key=key)
+    with wsraw.Conn.open(server.port) as conn:
+        for i in range(0, 20):
+            conn.send(request[i:i + 1])
+            time.sleep(0.01)
+        conn.send(request[20:])
+        response = conn.read_http_response(head_only=True, timeout=TIMEOUT)
+    assert response.status == 101
+    assert response.header("Sec-WebSocket-Accept") == wsraw.expected_accept(key)
+
+
 # --- limits -----------------------------------------------------------------------------
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mod_ws.http_request import MAX_HEADER_COUNT, Headers, HttpError, parse_request_head
+from mod_ws.http_request import (
+    MAX_HEADER_COUNT,
+    Headers,
+    HttpError,
+    check_head_start,
+    parse_request_head,
+)
 
 
 def head(request_line: str, *header_lines: str) -> bytes:
@@ -217,3 +223,26 @@ def test_control_character_in_header_value_is_400(char):
 def test_tab_inside_header_value_is_kept():
     head = parse_request_head(b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\tc\r\n\r\n")
     assert head.headers["X-A"] == "b\tc"
+
+
+@pytest.mark.parametrize("data", [
+    b"", b"G", b"GET", b"GET ", b"GET / HTTP/1.1\r\nHost", b"\r\n", b"\r\nPOS", b"M-SEARCH * HTTP/1.1",
+], ids=repr)
+def test_check_head_start_accepts_every_start_of_a_request(data):
+    check_head_start(data)
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"\x16\x03\x01\x00\xc4\x01", "TLS handshake"),
+    (b"\x16\x03", "TLS handshake"),
+    (b"\x00", "not an HTTP request: it starts with bytes 00"),
+    (b" GET", "not an HTTP request"),
+    (b"\r\n GET", "not an HTTP request"),
+    (b"GET\t/", "not an HTTP request"),
+    (b"G\xc3\xa9T /", "not an HTTP request"),
+], ids=repr)
+def test_check_head_start_refuses_bytes_no_request_can_start_with(data, words):
+    with pytest.raises(HttpError) as info:
+        check_head_start(data)
+    assert info.value.status == 400
+    assert words in str(info.value)
