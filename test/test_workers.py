@@ -161,10 +161,11 @@ def test_idle_threads_beyond_one_exit_after_the_idle_timeout():
     with Pool(lambda sock: release.wait(5), idle_timeout=0.2) as pool:
         clients = [pool.connect() for _ in range(4)]
         assert wait_until(lambda: pool.count() == 4)
+        # Four serving, at least one more waiting; counted before any can time out.
+        assert wait_until(lambda: pool.alive() >= 5)
         release.set()
         for client in clients:
             client.close()
-        assert pool.alive() >= 5  # four serving, at least one more waiting
         assert wait_until(lambda: pool.alive() == 1 and pool.threads_wanted.waiting() == 1)
 
 
