@@ -87,7 +87,8 @@ def is_valid_close_code(code: int) -> bool:
 
 
 # RFC 7230 section 3.2.6: token = 1*tchar.
-_TOKEN_RUN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+TCHAR_CLASS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]"
+_TOKEN_RUN = re.compile(TCHAR_CLASS + "+")
 _TOKEN = re.compile(_TOKEN_RUN.pattern + r"\Z")
 
 

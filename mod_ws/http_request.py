@@ -14,6 +14,7 @@ from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,
     HTTP_STATUS_HEADERS_TOO_LARGE,
     HTTP_STATUS_VERSION_NOT_SUPPORTED,
+    TCHAR_CLASS,
     is_token,
 )
 
@@ -128,7 +129,7 @@ class RequestHead:
 
 
 # What may start a request: empty lines (RFC 7230 section 3.5), then a method (a token).
-_METHOD_SO_FAR = re.compile(rb"[\r\n]*([!#$%&'*+\-.^_`|~0-9A-Za-z]*)")
+_METHOD_SO_FAR = re.compile(rb"[\r\n]*(" + TCHAR_CLASS.encode("ascii") + rb"*)")
 # A TLS record header: content type 22 (handshake), protocol version 3.x.
 _TLS_HANDSHAKE = b"\x16\x03"
 
