@@ -143,7 +143,7 @@ def test_a_request_arriving_a_byte_at_a_time_is_not_refused_early(server):
     key = wsraw.make_key()
     request = handshake_request(key=key)
     with wsraw.Conn.open(server.port) as conn:
-        for i in range(0, 20):
+        for i in range(20):
             conn.send(request[i:i + 1])
             time.sleep(0.01)
         conn.send(request[20:])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from mod_ws.handshake import accept_for_key
 
-
 # pywebsocket3's name: a Sec-WebSocket-Key as bytes in, its accept value as bytes out.
 compute_accept = accept_for_key
 
