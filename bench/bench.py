@@ -559,6 +559,30 @@ def free_port() -> int:
 _BANNER = re.compile(r"listening on \[?[0-9a-fA-F.:]*?\]?:(\d+)")
 _ORIGINAL_NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)
 
+# CPU pinning (set by main from --pin): the client process runs on CLIENT_CPUS and every
+# server on SERVER_CPUS, so the scheduler cannot move them onto one core or spread a
+# threaded server over both. Empty sets mean no pinning.
+CLIENT_CPUS: set[int] = set()
+SERVER_CPUS: set[int] = set()
+
+
+def parse_pin(value: str) -> tuple[set[int], set[int]]:
+    """'CLIENT:SERVER' CPU numbers (e.g. '0:1'), 'auto' (first and last CPU) or 'off'."""
+    if value == "off":
+        return set(), set()
+    available = sorted(os.sched_getaffinity(0))
+    if value == "auto":
+        if len(available) < 2:
+            return set(), set()
+        return {available[0]}, {available[-1]}
+    try:
+        client, server = (int(part) for part in value.split(":"))
+    except ValueError:
+        raise SystemExit(f"bench: --pin {value!r}: expected CLIENT:SERVER CPU numbers, 'auto' or 'off'")
+    if client not in available or server not in available:
+        raise SystemExit(f"bench: --pin {value!r}: CPUs available are {available}")
+    return {client}, {server}
+
 
 
 class ServerProcess:
@@ -606,6 +630,8 @@ class ServerProcess:
             resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, _ORIGINAL_NOFILE)
         except OSError:
             pass
+        if SERVER_CPUS:
+            os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -1539,8 +1565,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, metavar="N",
                         help="connections held open in the idle scenario (default 1000)")
     parser.add_argument("--logs", metavar="DIR", help="keep the servers' output in DIR")
+    parser.add_argument("--pin", default="auto", metavar="CLIENT:SERVER",
+                        help="CPUs for the client and for every server (default 'auto': the "
+                        "first and the last CPU; 'off' leaves placement to the scheduler)")
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
+    client_cpus, server_cpus = parse_pin(args.pin)
+    CLIENT_CPUS.update(client_cpus)
+    SERVER_CPUS.update(server_cpus)
+    if CLIENT_CPUS:
+        os.sched_setaffinity(0, CLIENT_CPUS)
     servers = parse_list(args.servers, ALL_SERVERS, "server")
     scenarios = parse_list(args.scenarios, ALL_SCENARIOS, "scenario")
     limits = QUICK if args.quick else FULL
@@ -1562,7 +1596,9 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     results: dict[str, dict[str, dict]] = {}
     mode = "quick" if args.quick else "full"
-    print(f"bench: {mode} run; servers {', '.join(servers)}; logs in {log_dir}",
+    pinning = (f"client on CPU {min(CLIENT_CPUS)}, servers on CPU {min(SERVER_CPUS)}"
+               if CLIENT_CPUS else "unpinned")
+    print(f"bench: {mode} run; servers {', '.join(servers)}; {pinning}; logs in {log_dir}",
           file=sys.stderr, flush=True)
     deadline = t_start + limits.budget
     for scenario in scenarios:
@@ -1580,7 +1616,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = []
     out.append(f"mod_ws bench ({mode}): {len(servers)} servers on {HOST}, "
-               f"{os.cpu_count()} CPUs, Python {platform.python_version()}, "
+               f"{os.cpu_count()} CPUs ({pinning}), Python {platform.python_version()}, "
                f"{time.strftime('%Y-%m-%d %H:%M:%S')}, took {wall:.1f} s")
     out.append("CPU = utime+stime from /proc (server: whole process, all threads; client: "
                "os.times) per unit of work")
@@ -1628,6 +1664,7 @@ def main(argv: list[str] | None = None) -> int:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
             "wall_seconds": wall,
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "client_cpus": sorted(CLIENT_CPUS), "server_cpus": sorted(SERVER_CPUS),
                         "platform": platform.platform(), "clk_tck": CLK_TCK},
             "limits": asdict(limits),
             "servers": servers,
