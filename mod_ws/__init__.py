@@ -42,6 +42,11 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
         violation by the client fails the connection with the right close code
         (1002, 1007, 1009) and raises from receive_message.
 
+        Where the closing handshake stands: `request.close_handshake.state`, a
+        `mod_ws.protocol.closing.CloseState` (OPEN, CLOSING_BY_US, CLOSING_BY_PEER,
+        CLOSED, FAILED). pywebsocket3's `request.server_terminated` (no more frames
+        go out) and `request.client_terminated` (no more are read) are views on it.
+
     web_socket_passive_closing_handshake(request)      (optional)
         Called when the client starts the closing handshake; `request.ws_close_code`
         and `request.ws_close_reason` hold what it sent. Return the (code, reason) to

@@ -26,7 +26,7 @@ from mod_ws.exceptions import (
     DispatchException,
     HandshakeException,
 )
-from mod_ws.stream import default_passive_closing_handshake
+from mod_ws.protocol.closing import CLOSE_AFTER_HANDLER_RAISED, default_passive_closing_handshake
 
 _logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class Dispatcher:
         except Exception:
             _logger.exception("%s of %s raised", _TRANSFER_DATA, request.ws_resource)
             try:
-                stream.close_connection(STATUS_INTERNAL_ENDPOINT_ERROR, "handler error")
+                stream.close_connection(*CLOSE_AFTER_HANDLER_RAISED)
             except ConnectionTerminatedException:
                 pass
             return

@@ -74,6 +74,15 @@ class AbortedByUserException(Exception):
     """Raised by a handler to drop the connection without any response."""
 
 
+class HttpError(Exception):
+    """A request the server answers with `status` (and `headers`) and then closes."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or []
+
+
 class DispatchException(Exception):
     """No handler can serve a resource, or the handler set cannot be loaded."""
 
@@ -88,6 +97,7 @@ __all__ = [
     "ConnectionTerminatedException",
     "DispatchException",
     "HandshakeException",
+    "HttpError",
     "InvalidFrameException",
     "InvalidUTF8Exception",
     "MessageTooBigException",

@@ -6,17 +6,19 @@ steer a processor (`set_client_max_window_bits`, `set_client_no_context_takeover
 `set_bfinal`, `disable_outgoing_compression`), deactivate it (`set_active(False)`) or
 remove it from the list to decline. Then the first acceptable offer of each extension
 is accepted; an offer whose parameters are unknown, repeated or out of range is
-declined, never answered with a response the client could not accept.
+declined, never answered with a response the client could not accept. An accepted
+processor makes the connection's transforms (mod_ws.protocol.deflate), given the
+limits they enforce.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Optional
 
 from mod_ws.common import PERMESSAGE_DEFLATE_EXTENSION, ExtensionParameter
-from mod_ws.deflate import (
+from mod_ws.protocol.deflate import (
     MAX_WINDOW_BITS,
     MIN_ZLIB_DEFLATE_WINDOW_BITS,
     MessageDeflater,
@@ -32,6 +34,10 @@ CLIENT_MAX_WINDOW_BITS = "client_max_window_bits"
 
 # RFC 7692 section 7.1.2: a decimal 8..15 without leading zeros.
 _WINDOW_BITS = re.compile(r"(8|9|1[0-5])\Z")
+
+# What an accepted permessage-deflate installs on a connection: the deflater for
+# outgoing messages (None: they go out uncompressed) and the inflater for received ones.
+Compression = tuple[Optional[MessageDeflater], MessageInflater]
 
 
 class ExtensionProcessorInterface:
@@ -61,8 +67,9 @@ class ExtensionProcessorInterface:
         """The accepted parameters, or None to decline the offer."""
         raise NotImplementedError
 
-    def setup_stream_options(self, stream: Any) -> None:
-        """Installs the extension's transforms on an accepted connection's stream."""
+    def transforms(self, max_message_size: int) -> Compression:
+        """The accepted extension's transforms for one connection, bounded by
+        `max_message_size` (the most bytes one received message may become)."""
         raise NotImplementedError
 
 
@@ -183,15 +190,13 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
         self._response = response
         return response
 
-    def setup_stream_options(self, stream: Any) -> None:
+    def transforms(self, max_message_size: int) -> Compression:
         if self._server_window_bits >= MIN_ZLIB_DEFLATE_WINDOW_BITS:
             self._deflater = MessageDeflater(self._server_window_bits,
                                              self._server_no_context_takeover)
             self._deflater.bfinal = self._bfinal
             self._deflater.enabled = self._compress_outgoing
-        inflater = MessageInflater(stream.assembler.max_message_size,
-                                   self._client_no_context_takeover)
-        stream.enable_compression(self._deflater, inflater)
+        return self._deflater, MessageInflater(max_message_size, self._client_no_context_takeover)
 
 
 _available_processors = {PERMESSAGE_DEFLATE_EXTENSION: PerMessageDeflateExtensionProcessor}
@@ -203,9 +208,15 @@ def get_extension_processor(extension_request: ExtensionParameter) -> ExtensionP
     return processor_class(extension_request) if processor_class else None
 
 
-def negotiate(processors: list, stream: Any) -> list[ExtensionParameter]:
-    """Accepts what the (handler-adjusted) processors allow; returns the response list."""
+def negotiate(processors: list, max_message_size: int
+              ) -> tuple[list[ExtensionParameter], Compression | None]:
+    """Accepts what the (handler-adjusted) processors allow.
+
+    Returns the response's extension list and, if permessage-deflate was accepted, its
+    (deflater, inflater) for the connection, the inflater bounded by `max_message_size`.
+    """
     accepted = []
+    compression = None
     for processor in processors:
         if processor is None:  # a handler may blank out entries to decline them
             continue
@@ -214,12 +225,13 @@ def negotiate(processors: list, stream: Any) -> list[ExtensionParameter]:
         if response is None:
             processor.set_active(False)
             continue
-        processor.setup_stream_options(stream)
+        compression = processor.transforms(max_message_size)
         accepted.append(response)
-    return accepted
+    return accepted, compression
 
 
 __all__ = [
+    "Compression",
     "ExtensionProcessorInterface",
     "PerMessageDeflateExtensionProcessor",
     "get_extension_processor",

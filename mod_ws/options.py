@@ -24,6 +24,8 @@ from typing import NoReturn
 
 import configargparse
 
+from mod_ws import defaults
+
 PROG = "mod_ws"
 
 LOG_LEVEL_CHOICES = ("fine", "debug", "info", "warning", "warn", "error", "critical")
@@ -293,13 +295,13 @@ def build_parser() -> configargparse.ArgumentParser:
     listen = parser.add_argument_group("listening")
     _add(listen, "-H", "--server-host", dest="server_host", default="",
          help="host name or address to listen on (default: all interfaces)")
-    _add(listen, "-p", "--port", dest="port", type=_int_in_range(0, 65535), default=80,
+    _add(listen, "-p", "--port", dest="port", type=_int_in_range(0, 65535), default=defaults.PORT,
          help="port to listen on (0 picks a free port; default: %(default)s)")
     _add(listen, "-V", "--validation-host", dest="validation_host", default=None,
          help="host name that absolute request URIs must name")
     _add(listen, "-P", "--validation-port", dest="validation_port", type=_int_in_range(1, 65535),
          default=None, help="port that absolute request URIs must name")
-    _add(listen, "-q", "--queue", dest="request_queue_size", type=_int_in_range(1, 65535), default=128,
+    _add(listen, "-q", "--queue", dest="request_queue_size", type=_int_in_range(1, 65535), default=defaults.BACKLOG,
          help="listen backlog of pending connections (default: %(default)s)")
 
     handlers = parser.add_argument_group("handlers and files")
@@ -337,19 +339,19 @@ def build_parser() -> configargparse.ArgumentParser:
 
     limits = parser.add_argument_group("limits")
     _add(limits, "--request-timeout", dest="request_timeout", type=_float_at_least(0, inclusive=False),
-         default=10.0, help="seconds allowed to receive the HTTP request line and headers "
+         default=defaults.REQUEST_TIMEOUT, help="seconds allowed to receive the HTTP request line and headers "
          "(default: %(default)s)")
     _add(limits, "--max-request-header-size", dest="max_request_header_size", type=_int_in_range(1024),
-         default=16384, help="largest request line plus headers, in bytes (default: %(default)s)")
+         default=defaults.MAX_REQUEST_HEADER_SIZE, help="largest request line plus headers, in bytes (default: %(default)s)")
     _add(limits, "--close-timeout", dest="close_timeout", type=_float_at_least(0, inclusive=True),
-         default=5.0, help="seconds to wait for the peer's close frame (default: %(default)s)")
+         default=defaults.CLOSE_TIMEOUT, help="seconds to wait for the peer's close frame (default: %(default)s)")
     _add(limits, "--send-timeout", dest="send_timeout", type=_float_at_least(0, inclusive=False),
-         default=30.0, help="seconds a write may stay blocked by a peer that stopped reading "
+         default=defaults.SEND_TIMEOUT, help="seconds a write may stay blocked by a peer that stopped reading "
          "before the connection is dropped (default: %(default)s)")
     _add(limits, "--max-message-size", dest="max_message_size", type=_int_in_range(1),
-         default=64 * 1024 * 1024, help="largest received message, in bytes (default: %(default)s)")
+         default=defaults.MAX_MESSAGE_SIZE, help="largest received message, in bytes (default: %(default)s)")
     _add(limits, "--shutdown-timeout", dest="shutdown_timeout", type=_float_at_least(0, inclusive=True),
-         default=5.0, help="seconds to wait for connection threads at shutdown (default: %(default)s)")
+         default=defaults.SHUTDOWN_TIMEOUT, help="seconds to wait for connection threads at shutdown (default: %(default)s)")
 
     logs = parser.add_argument_group("logging")
     _add(logs, "-l", "--log-file", dest="log_file", default=None,

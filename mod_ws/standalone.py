@@ -15,10 +15,10 @@ from pathlib import Path
 from mod_ws import accelerators
 from mod_ws.dispatch import Dispatcher, load_handler_map
 from mod_ws.exceptions import DispatchException
-from mod_ws.http_handler import ServerConfig
 from mod_ws.logging_setup import configure_logging, start_thread_monitor
 from mod_ws.options import PROG, parse_options
-from mod_ws.server import ServerStartError, WebSocketServer, format_address
+from mod_ws.server.config import ServerConfig
+from mod_ws.server.listener import ServerStartError, WebSocketServer, format_address
 
 _logger = logging.getLogger("mod_ws")
 

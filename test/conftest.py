@@ -30,7 +30,7 @@ _LISTENING_RE = re.compile(r"^mod_ws: listening on (?:\[[^\]]*\]|[^\s:;,]+):(\d+
 
 
 # An idle server on one listening socket: its main thread and one thread waiting for a
-# connection (mod_ws.workers).
+# connection (mod_ws.server.workers).
 IDLE_THREADS = 2
 
 

@@ -8,10 +8,12 @@ import zlib
 
 import pytest
 
-from mod_ws import accelerators, deflate, frames, transport
+from mod_ws import accelerators
+from mod_ws.protocol import deflate, frames
+from mod_ws.server import transport
 
 PROBE = (
-    "import json, mod_ws.accelerators as a, mod_ws.deflate as d, mod_ws.frames as f;"
+    "import json, mod_ws.accelerators as a, mod_ws.protocol.deflate as d, mod_ws.protocol.frames as f;"
     "print(json.dumps([a.ENABLED, a.speedups is not None, a.zlib.__name__,"
     " d.DEFAULT_COMPRESSION_LEVEL, f.apply_mask is f.apply_mask_python, a.describe()]))"
 )

@@ -1,4 +1,4 @@
-"""Unit tests of the permessage-deflate data transforms (mod_ws.deflate, RFC 7692 section 7.2).
+"""Unit tests of the permessage-deflate data transforms (mod_ws.protocol.deflate, RFC 7692 section 7.2).
 
 Pure: bytes in, bytes out. Wherever possible the output is checked against plain zlib
 raw inflate/deflate objects created here, so a mistake shared by MessageDeflater and
@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mod_ws.common import STATUS_INVALID_FRAME_PAYLOAD_DATA, STATUS_MESSAGE_TOO_BIG
-from mod_ws.deflate import DecompressionError, MessageDeflater, MessageInflater
 from mod_ws.exceptions import MessageTooBigException
+from mod_ws.protocol.deflate import DecompressionError, MessageDeflater, MessageInflater
 
 TAIL = b"\x00\x00\xff\xff"
 MIB = 1024 * 1024

@@ -118,7 +118,7 @@ def test_util_helpers_and_missing_headers_read_as_none(compat_server):
     assert messages == [
         (OP_BINARY, bytes(range(256))),
         (OP_TEXT, b"00 7f ff"),
-        (OP_TEXT, b"mod_ws.request.WebSocketRequest"),
+        (OP_TEXT, b"mod_ws.server.request.WebSocketRequest"),
         (OP_TEXT, b"cookie=None"),
         (OP_TEXT, b"origin=None"),
     ]

@@ -2,8 +2,9 @@
 
 Offers are parsed with mod_ws.common.parse_extensions exactly as the handshake does,
 fed to get_extension_processor, and the answer formatted with format_extension. The
-stream handed to setup_stream_options / negotiate is a small stand-in that records
-what enable_compression received and installs the inflater on a real MessageAssembler.
+transforms negotiate returns are installed, as the accept does, on a small stand-in
+stream that records what enable_compression received and puts the inflater on a real
+MessageAssembler.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 from mod_ws.common import format_extension, format_extensions, parse_extensions
-from mod_ws.deflate import MessageDeflater, MessageInflater
 from mod_ws.extensions import (
     PerMessageDeflateExtensionProcessor,
     get_extension_processor,
     negotiate,
 )
-from mod_ws.messages import MessageAssembler
+from mod_ws.protocol.deflate import MessageDeflater, MessageInflater
+from mod_ws.protocol.messages import MessageAssembler
 
 RSV1 = 0x40
 
@@ -32,6 +33,15 @@ class RecordingStream:
     def enable_compression(self, deflater, inflater) -> None:
         self.compression.append((deflater, inflater))
         self.assembler.enable_inflate(inflater)
+
+
+def negotiate_on(processors, stream: RecordingStream):
+    """negotiate(), with the transforms it returns installed on `stream` as
+    mod_ws.server.accept does; returns the accepted extension list."""
+    accepted, compression = negotiate(processors, stream.assembler.max_message_size)
+    if compression is not None:
+        stream.enable_compression(*compression)
+    return accepted
 
 
 def processor_for(offer: str) -> PerMessageDeflateExtensionProcessor:
@@ -52,7 +62,7 @@ def accept(offer: str, **controls) -> tuple[str | None, RecordingStream]:
     for name, value in controls.items():  # handler controls, e.g. set_active=False
         getattr(processor, name)(value)
     stream = RecordingStream()
-    accepted = negotiate([processor], stream)
+    accepted = negotiate_on([processor], stream)
     return (format_extensions(accepted) if accepted else None), stream
 
 
@@ -207,7 +217,7 @@ def test_disable_outgoing_compression_accepts_with_the_deflater_switched_off():
     processor = processor_for(PD)
     processor.disable_outgoing_compression()
     stream = RecordingStream()
-    (response,) = negotiate([processor], stream)
+    (response,) = negotiate_on([processor], stream)
     assert format_extension(response) == PD
     ((deflater, inflater),) = stream.compression
     assert deflater is not None and not deflater.enabled
@@ -237,7 +247,7 @@ def test_negotiate_accepts_only_the_first_acceptable_of_several_offers():
     offers = parse_extensions(f"{PD}; server_max_window_bits=7, {PD}; server_no_context_takeover, {PD}")
     processors = [get_extension_processor(o) for o in offers]
     stream = RecordingStream()
-    accepted = negotiate(processors, stream)
+    accepted = negotiate_on(processors, stream)
     assert [format_extension(a) for a in accepted] == [f"{PD}; server_no_context_takeover"]
     assert [p.is_active() for p in processors] == [False, True, False]
     assert len(stream.compression) == 1
@@ -249,7 +259,7 @@ def test_negotiate_with_two_acceptable_offers_accepts_the_first():
     offers = parse_extensions(f"{PD}; server_max_window_bits=10, {PD}")
     processors = [get_extension_processor(o) for o in offers]
     stream = RecordingStream()
-    accepted = negotiate(processors, stream)
+    accepted = negotiate_on(processors, stream)
     assert [format_extension(a) for a in accepted] == [f"{PD}; server_max_window_bits=10"]
     assert len(stream.compression) == 1
 
@@ -261,7 +271,7 @@ def test_handler_deactivating_the_first_offer_lets_the_next_one_be_accepted():
     processors = [get_extension_processor(o) for o in offers]
     processors[0].set_active(False)
     stream = RecordingStream()
-    accepted = negotiate(processors, stream)
+    accepted = negotiate_on(processors, stream)
     assert [format_extension(a) for a in accepted] == [f"{PD}; server_max_window_bits=11"]
     assert stream.compression[0][0].window_bits == 11
 
@@ -269,7 +279,7 @@ def test_handler_deactivating_the_first_offer_lets_the_next_one_be_accepted():
 def test_negotiate_with_no_processors_accepts_nothing():
     """RFC 6455 section 9.1: without an accepted extension no header is sent."""
     stream = RecordingStream()
-    assert negotiate([], stream) == []
+    assert negotiate_on([], stream) == []
     assert stream.compression == []
 
 

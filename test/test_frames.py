@@ -1,4 +1,4 @@
-"""Unit tests of the RFC 6455 frame codec (mod_ws.frames).
+"""Unit tests of the RFC 6455 frame codec (mod_ws.protocol.frames).
 
 The pywebsocket3-style frame helpers of mod_ws.stream (create_header, parse_frame, ...)
 are thin wrappers over this codec and are checked at the end of this file.
@@ -20,17 +20,15 @@ from mod_ws.common import (
     OPCODE_PING,
     OPCODE_PONG,
     OPCODE_TEXT,
-    is_valid_close_code,
 )
-from mod_ws.exceptions import InvalidFrameException, InvalidUTF8Exception
-from mod_ws.frames import (
+from mod_ws.exceptions import InvalidFrameException
+from mod_ws.protocol.closing import decode_close_payload
+from mod_ws.protocol.frames import (
     FrameHeader,
     apply_mask,
     apply_mask_python,
     build_frame,
     build_unmasked_frame_python,
-    decode_close_payload,
-    encode_close_payload,
     encode_frame_header,
     parse_frame_header,
     take_whole_message_python,
@@ -299,7 +297,7 @@ def test_apply_mask_with_zero_key_is_identity_and_keeps_leading_and_trailing_zer
 
 
 def test_apply_mask_uses_the_accelerator_when_built_and_returns_bytes():
-    """mod_ws.frames.apply_mask is the C function when available; both return bytes."""
+    """mod_ws.protocol.frames.apply_mask is the C function when available; both return bytes."""
     assert isinstance(apply_mask(b"abcd", b"\x01\x02\x03\x04"), bytes)
     assert isinstance(apply_mask_python(b"a" * 40000, b"\x01\x02\x03\x04"), bytes)
 
@@ -346,110 +344,6 @@ def test_rfc_5_7_64kib_binary_frame_uses_64bit_length():
     frame = build_frame(OPCODE_BINARY, b"\xaa" * 65536)
     assert frame[:10] == bytes([0x82, 0x7F, 0, 0, 0, 0, 0, 0x01, 0x00, 0x00])
     assert len(frame) == 10 + 65536
-
-
-# --- close payloads (RFC 6455 sections 5.5.1 and 7.4) -------------------------------
-
-# Written from the RFC's prose, independently of mod_ws.common.
-_DEFINED_SENDABLE = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011}
-_IANA_REGISTERED_LATER = {1012, 1013, 1014}  # service restart, try again later, bad gateway
-_NEVER_ON_WIRE = {1004, 1005, 1006, 1015}
-
-
-def rfc_says_code_may_be_received(code: int) -> bool:
-    if code in _DEFINED_SENDABLE or code in _IANA_REGISTERED_LATER:
-        return True
-    if code in _NEVER_ON_WIRE or code < 1000 or 1016 <= code <= 2999:
-        return False
-    return 3000 <= code <= 4999
-
-
-def test_independent_close_code_table_agrees_with_is_valid_close_code():
-    for code in range(5001):
-        assert is_valid_close_code(code) == rfc_says_code_may_be_received(code), code
-    assert not is_valid_close_code(65535)
-
-
-def test_decode_accepts_exactly_the_valid_close_codes():
-    """RFC 6455 7.4: each code 0..5000 decodes iff it may appear in a Close frame."""
-    accepted = set()
-    for code in range(5001):
-        body = struct.pack("!H", code) + b"r"
-        try:
-            result = decode_close_payload(body)
-        except InvalidFrameException as e:
-            assert e.close_code == 1002
-            continue
-        assert result == (code, "r")
-        accepted.add(code)
-    expected = {c for c in range(5001) if rfc_says_code_may_be_received(c)}
-    assert accepted == expected
-    assert accepted == {c for c in range(5001) if is_valid_close_code(c)}
-    assert {1004, 1005, 1006, 1015, 999, 1016, 2999, 5000}.isdisjoint(accepted)
-    assert {1000, 1003, 1007, 1014, 3000, 4999}.issubset(accepted)
-
-
-def test_decode_of_empty_close_body_is_1005_without_reason():
-    """RFC 6455 7.1.5: no status code in the Close frame means 1005."""
-    assert decode_close_payload(b"") == (1005, "")
-
-
-def test_decode_of_one_byte_close_body_is_a_protocol_error():
-    """RFC 6455 5.5.1: a body, if present, starts with a 2-byte code."""
-    with pytest.raises(InvalidFrameException) as info:
-        decode_close_payload(b"\x03")
-    assert info.value.close_code == 1002
-
-
-@pytest.mark.parametrize(
-    "reason", [b"\xff", b"\xc3", b"ok\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"],
-    ids=["ff", "truncated", "surrogate", "above-10ffff", "overlong"],
-)
-def test_decode_of_close_reason_that_is_not_utf8_fails_with_1002(reason):
-    """The Close frame itself is malformed, so it fails as a protocol error (1002)."""
-    with pytest.raises(InvalidFrameException) as info:
-        decode_close_payload(b"\x03\xe8" + reason)
-    assert info.value.close_code == 1002
-    assert not isinstance(info.value, InvalidUTF8Exception)
-
-
-def test_decode_close_payload_returns_code_and_utf8_reason():
-    reason = "au revoir, κόσμε"
-    assert decode_close_payload(b"\x03\xe9" + reason.encode()) == (1001, reason)
-
-
-@FAST
-@given(
-    code=st.sampled_from(sorted(_DEFINED_SENDABLE | _IANA_REGISTERED_LATER)) | st.integers(3000, 4999),
-    reason=st.text(max_size=30),
-)
-def test_close_payload_encode_then_decode_round_trips(code, reason):
-    body = encode_close_payload(code, reason)
-    assert body[:2] == struct.pack("!H", code)
-    assert decode_close_payload(body) == (code, reason)
-
-
-def test_encode_close_payload_accepts_bytes_reason_and_none_code():
-    assert encode_close_payload(1000, b"bye") == b"\x03\xe8bye"
-    assert encode_close_payload(None) == b""
-    assert encode_close_payload(None, "") == b""
-
-
-def test_encode_close_payload_reason_limit_is_123_bytes():
-    """RFC 6455 5.5: control payloads are at most 125 bytes, 2 of which are the code."""
-    assert len(encode_close_payload(1000, "a" * 123)) == 125
-    with pytest.raises(ValueError):
-        encode_close_payload(1000, "a" * 124)
-    with pytest.raises(ValueError):
-        encode_close_payload(1000, "€" * 41 + "a")  # 124 bytes in UTF-8 from 42 characters
-
-
-@pytest.mark.parametrize(
-    "code, reason", [(None, "why"), (-1, ""), (65536, "")], ids=["reason-without-code", "negative", "too-big"]
-)
-def test_encode_close_payload_rejects_impossible_bodies(code, reason):
-    with pytest.raises(ValueError):
-        encode_close_payload(code, reason)
 
 
 # --- pywebsocket3-style helpers in mod_ws.stream -------------------------------------

@@ -1,4 +1,4 @@
-"""Unit tests of the receive-side rules of RFC 6455 (mod_ws.messages)."""
+"""Unit tests of the receive-side rules of RFC 6455 (mod_ws.protocol.messages)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from mod_ws.common import (
     OPCODE_TEXT,
 )
 from mod_ws.exceptions import InvalidFrameException, InvalidUTF8Exception, MessageTooBigException
-from mod_ws.frames import FrameHeader, build_frame
-from mod_ws.messages import MessageAssembler, Utf8Validator
+from mod_ws.protocol.frames import FrameHeader, build_frame
+from mod_ws.protocol.messages import MessageAssembler, Utf8Validator
 
 FAST = settings(max_examples=80, deadline=None)
 KEY = b"\x01\x02\x03\x04"

@@ -1,4 +1,4 @@
-"""Unit tests of static file resolution, content types and listings (mod_ws.static_files)."""
+"""Unit tests of static file resolution, content types and listings (mod_ws.server.static_files)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mod_ws.http_request import HttpError
-from mod_ws.static_files import StaticTarget, content_type, directory_listing, resolve_static_path
+from mod_ws.exceptions import HttpError
+from mod_ws.server.static_files import StaticTarget, content_type, directory_listing, resolve_static_path
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Unit tests of mod_ws.workers: threads that wait for connections and serve them."""
+"""Unit tests of mod_ws.server.workers: threads that wait for connections and serve them."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import time
 import pytest
 from conftest import ROOT, server_env
 
-from mod_ws import workers
-from mod_ws.workers import ListenerThreads
+from mod_ws.server import workers
+from mod_ws.server.workers import ListenerThreads
 
 needs_idle_expiry = pytest.mark.skipif(not workers._EXCLUSIVE,
                                        reason="waiting threads time out only with EPOLLEXCLUSIVE")

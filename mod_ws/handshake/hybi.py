@@ -9,7 +9,7 @@ accept values are bytes here.
 
 from __future__ import annotations
 
-from mod_ws.handshake import accept_for_key
+from mod_ws.server.http1.upgrade import accept_for_key
 
 # pywebsocket3's name: a Sec-WebSocket-Key as bytes in, its accept value as bytes out.
 compute_accept = accept_for_key

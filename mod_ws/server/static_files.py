@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import quote, unquote
 
 from mod_ws.common import HTTP_STATUS_BAD_REQUEST, HTTP_STATUS_FORBIDDEN, HTTP_STATUS_NOT_FOUND
-from mod_ws.http_request import HttpError
+from mod_ws.exceptions import HttpError
 
 INDEX_FILE = "index.html"
 

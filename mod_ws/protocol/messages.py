@@ -1,15 +1,19 @@
 """Receive-side rules of RFC 6455: frames in, messages and control events out.
 
-`MessageAssembler` is pure state: the caller parses a header, asks `check_header` whether
-the frame may be read at all (so a bad frame fails before its payload is read), then
-hands over the unmasked payload. It owns fragmentation, interleaved control frames,
-UTF-8 validation (incremental, failing on the first bad frame) and the size limit.
+`MessageAssembler.next_event(source)` is the whole frame-read sequence in one call:
+over a buffered byte source (`BufferedSource`: the connection's reader, or bytes in a
+test) it parses each header, fails a bad frame on its header alone (before its payload
+is read), unmasks, validates UTF-8 as the payload arrives, inflates, reassembles
+fragments and applies the size limit, and returns the next message or control frame.
+The source only supplies bytes; every rule is here. The steps it is made of
+(`check_header`, `text_validator`, `receive_frame`) stay callable on their own for
+tests and for carriers that already hold whole frames.
 """
 
 from __future__ import annotations
 
 import codecs
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 from mod_ws.common import (
     OPCODE_BINARY,
@@ -17,28 +21,59 @@ from mod_ws.common import (
     OPCODE_CONTINUATION,
     OPCODE_TEXT,
 )
-from mod_ws.deflate import MessageInflater
+from mod_ws.defaults import MAX_MESSAGE_SIZE
 from mod_ws.exceptions import (
     InvalidFrameException,
     InvalidUTF8Exception,
     MessageTooBigException,
 )
-from mod_ws.frames import (
+from mod_ws.protocol.closing import decode_close_payload
+from mod_ws.protocol.deflate import MessageInflater
+from mod_ws.protocol.frames import (
     KNOWN_OPCODES,
     MAX_CONTROL_PAYLOAD,
     FrameHeader,
-    decode_close_payload,
+    apply_mask,
+    parse_frame_header,
     take_whole_message,
 )
 
-DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
 RSV1_BIT = 0x40
+# A text payload longer than what is buffered is read and validated in pieces of this
+# size, so invalid UTF-8 fails the connection while the rest is still in flight.
+TEXT_PIECE_SIZE = 65536
 
 _Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 # What `receive_frame` returns for a complete unit: (opcode, value) where value is
 # str for TEXT, bytes for BINARY/PING/PONG and (code, reason) for CLOSE.
 Event = tuple[int, Union[str, bytes, tuple[int, str]]]
+
+
+class BufferedSource(Protocol):
+    """What `next_event` reads from: buffered bytes `data[pos:]` and ways to get more.
+
+    `data` and `pos` are plain attributes (read for every message); a parser reads the
+    bytes in place and advances `pos`. Each wait takes an optional deadline (a
+    time.monotonic() value) and raises TimeoutError when it passes; without one it
+    waits as long as the connection lives. A source that ends raises
+    ConnectionTerminatedException.
+    """
+
+    data: bytes | bytearray
+    pos: int
+
+    def fill(self, deadline: float | None = None) -> None:
+        """Receives at least one more byte into `data`."""
+        ...
+
+    def read_exact(self, length: int, deadline: float | None = None) -> bytes | bytearray:
+        """Consumes exactly `length` bytes."""
+        ...
+
+    def read_some(self, max_length: int, deadline: float | None = None) -> bytes:
+        """Consumes up to `max_length` bytes, waiting only if none is buffered."""
+        ...
 
 
 class Utf8Validator:
@@ -69,7 +104,7 @@ class MessageAssembler:
 
     def __init__(
         self,
-        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_message_size: int = MAX_MESSAGE_SIZE,
         require_mask: bool = True,
         allowed_rsv_bits: int = 0,
     ) -> None:
@@ -155,14 +190,77 @@ class MessageAssembler:
             return self._utf8
         return None
 
+    def next_event(self, source: BufferedSource, deadline: float | None = None) -> Event:
+        """Reads frames from `source` until a message or a control frame is complete.
+
+        Returns (opcode, value): str for TEXT, bytes for BINARY, PING and PONG, and
+        (code, reason) for CLOSE. A violation raises the InvalidFrameException that
+        names it (its `close_code` is what to fail the connection with); a source that
+        ends raises ConnectionTerminatedException, and a passed `deadline`
+        TimeoutError. Frames of a message in progress are kept across calls.
+        """
+        while True:
+            data = source.data
+            pos = source.pos
+            if len(data) - pos < 2:
+                source.fill(deadline)  # not even a frame header yet
+                continue
+            # The commonest frame first: a whole small message already buffered.
+            whole = self.receive_buffered_message(data, pos)
+            if whole is not None:
+                opcode, value, source.pos = whole
+                return opcode, value
+            event = self._next_frame(source, deadline)
+            if event is not None:
+                return event
+
+    def _next_frame(self, source: BufferedSource, deadline: float | None) -> Event | None:
+        """Reads one frame (any kind, every rule applied); returns its event, if any."""
+        while True:
+            parsed = parse_frame_header(source.data, source.pos)
+            if parsed is not None:
+                break
+            source.fill(deadline)
+        header, offset = parsed
+        self.check_header(header)
+        source.pos = offset
+        length = header.payload_length
+        if length > len(source.data) - offset:
+            validator = self.text_validator(header)
+            if validator is not None:
+                text = self._read_text(source, header, validator, deadline)
+                return self.receive_frame(header, b"", text, validator)
+        payload = source.read_exact(length, deadline)
+        if header.mask_key is not None:
+            payload = apply_mask(payload, header.mask_key)
+        return self.receive_frame(header, bytes(payload))
+
+    @staticmethod
+    def _read_text(source: BufferedSource, header: FrameHeader, validator: Utf8Validator,
+                   deadline: float | None) -> str:
+        """Reads a text payload as it arrives, validating each piece (fail fast, 1007)."""
+        mask_key = header.mask_key
+        remaining = header.payload_length
+        offset = 0
+        pieces = []
+        while remaining:
+            piece = source.read_some(min(remaining, TEXT_PIECE_SIZE), deadline)
+            if mask_key is not None:
+                shift = offset & 3  # the key continues where the last piece ended
+                piece = apply_mask(piece, mask_key[shift:] + mask_key[:shift])
+            pieces.append(validator.decode(piece, False))
+            offset += len(piece)
+            remaining -= len(piece)
+        return "".join(pieces)
+
     def receive_buffered_message(self, data: bytes | bytearray, pos: int) -> tuple[int, Any, int] | None:
         """The fast path for the commonest frame: a whole small message, in `data`.
 
         Takes a final, masked, uncompressed text or binary frame of under 64 KiB that
         lies entirely in `data` at `pos` while no fragmented message is open, and
         returns its opcode, its value and the offset after it. Anything else returns
-        None, and the caller takes the general path (parse_frame_header, check_header,
-        receive_frame), which applies every rule and raises on a violation.
+        None, and `next_event` takes the general path (parse_frame_header,
+        check_header, receive_frame), which applies every rule and raises on a violation.
         """
         if self._opcode is not None:
             return None
@@ -231,7 +329,7 @@ class MessageAssembler:
 
 
 __all__ = [
-    "DEFAULT_MAX_MESSAGE_SIZE",
+    "BufferedSource",
     "Event",
     "MessageAssembler",
     "Utf8Validator",

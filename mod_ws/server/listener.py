@@ -14,9 +14,10 @@ import struct
 import sys
 import threading
 
-from mod_ws.http_handler import ConnectionHandler, ServerConfig
-from mod_ws.transport import SocketTransport
-from mod_ws.workers import ListenerThreads
+from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
+from mod_ws.server.config import ServerConfig
+from mod_ws.server.http1.connection import ConnectionHandler
+from mod_ws.server.workers import ListenerThreads
 
 _logger = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ def format_address(address: tuple) -> str:
 class WebSocketServer:
     """Accepts connections and runs each on its own thread."""
 
-    def __init__(self, config: ServerConfig, host: str, port: int, backlog: int = 128,
-                 shutdown_timeout: float = 5.0) -> None:
+    def __init__(self, config: ServerConfig, host: str, port: int, backlog: int = BACKLOG,
+                 shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
         self.config = config
         self.shutdown_timeout = shutdown_timeout
         self.listeners = open_listeners(host, port, backlog)
@@ -143,7 +144,7 @@ class WebSocketServer:
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Accepts until `shutdown` is called (from a signal handler or another thread).
 
-        The connection threads accept (mod_ws.workers); this thread starts more of them
+        The connection threads accept (mod_ws.server.workers); this thread starts more of them
         when they ask, and otherwise waits for the stop, so signals are handled here.
         """
         acceptors = [ListenerThreads(sock, self._serve_connection,
@@ -182,10 +183,12 @@ class WebSocketServer:
             if not _OPTIONS_INHERITED:
                 configure_connection_socket(sock, self.config.send_timeout)
             local = sock.getsockname()
-        except OSError:
+            transport = self.config.transport_factory(sock)
+        except Exception as e:  # noqa: BLE001 - a factory (a TLS handshake, say) may refuse it
+            _logger.debug("%s: connection refused by its transport: %s", format_address(remote), e)
             sock.close()
             return
-        handler = ConnectionHandler(self.config, SocketTransport(sock),
+        handler = ConnectionHandler(self.config, transport,
                                     _plain_address(remote), _plain_address(local))
         with self._handlers_changed:
             if self._stop.is_set():  # accepted as shutdown began: _close_all cannot see it
@@ -219,7 +222,7 @@ class WebSocketServer:
             self._handlers_changed.wait_for(lambda: not self._handlers, self.shutdown_timeout)
             stragglers = list(self._handlers)
         for handler in stragglers:
-            handler.transport.shutdown()
+            handler.transport.abort()
         with self._handlers_changed:
             self._handlers_changed.wait_for(lambda: not self._handlers, 1.0)
         if stragglers:

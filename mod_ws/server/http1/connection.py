@@ -1,10 +1,10 @@
-"""One client connection, from its first HTTP request to its last byte.
+"""One HTTP/1.1 connection, from its first request head to its last byte.
 
 Reads request heads within size and time bounds, then either completes a WebSocket
-handshake and hands the connection to its handler, or serves a static file (keeping
-the connection alive for the next request). Every refusal is an HTTP status with a
-one-line reason, logged; the protocol rules themselves live in mod_ws.handshake and
-mod_ws.stream.
+Upgrade (this carrier's checks in `upgrade`, the shared steps in mod_ws.server.accept)
+and runs the session (mod_ws.server.session), or serves a static file, keeping the
+connection alive for the next request. Every refusal is an HTTP status with a
+one-line reason, logged.
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from dataclasses import dataclass, field
 from http import HTTPStatus
-from pathlib import Path
 from urllib.parse import urlsplit
 
-from mod_ws import handshake
 from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,
     HTTP_STATUS_FORBIDDEN,
@@ -26,23 +23,23 @@ from mod_ws.common import (
     HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_NOT_IMPLEMENTED,
     HTTP_STATUS_REQUEST_TIMEOUT,
-    PERMESSAGE_DEFLATE_EXTENSION,
-    STATUS_GOING_AWAY,
-    UPGRADE_HEADER,
 )
-from mod_ws.dispatch import Dispatcher
+from mod_ws.defaults import LINGER_TIMEOUT
 from mod_ws.exceptions import (
-    AbortedByUserException,
     ConnectionTerminatedException,
     DispatchException,
     HandshakeException,
+    HttpError,
 )
-from mod_ws.extensions import get_extension_processor, negotiate
-from mod_ws.http_request import HttpError, RequestHead, check_head_start, parse_request_head
-from mod_ws.request import Connection, WebSocketRequest
-from mod_ws.static_files import content_type, directory_listing, resolve_static_path
-from mod_ws.stream import Stream, StreamOptions
-from mod_ws.transport import Transport
+from mod_ws.protocol.closing import FAILED
+from mod_ws.server import session
+from mod_ws.server.accept import accept_websocket
+from mod_ws.server.config import ServerConfig
+from mod_ws.server.http1.request_head import RequestHead, check_head_start, parse_request_head
+from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
+from mod_ws.server.request import Connection, WebSocketRequest
+from mod_ws.server.static_files import content_type, directory_listing, resolve_static_path
+from mod_ws.server.transport import Transport
 
 _logger = logging.getLogger("mod_ws.http")
 _access_logger = logging.getLogger("mod_ws.access")
@@ -51,32 +48,6 @@ SERVER_NAME = "mod_ws"
 _KNOWN_METHODS = frozenset(("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"))
 _DRAIN_LIMIT = 1 << 20  # bytes read and discarded while closing a connection
 _FILE_CHUNK = 1 << 16
-
-
-@dataclass
-class ServerConfig:
-    """What every connection needs from the server's options."""
-
-    document_root: Path
-    dispatcher: Dispatcher
-    validation_host: str | None = None
-    validation_port: int | None = None
-    request_timeout: float = 10.0
-    max_request_header_size: int = 16384
-    close_timeout: float = 5.0
-    max_message_size: int = 64 * 1024 * 1024
-    send_timeout: float = 30.0
-    follow_symlinks_out: bool = False
-    secure: bool = False
-    _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,
-                                                  compare=False)
-
-    def stream_options(self) -> StreamOptions:
-        """The limits of every stream: one shared object, not one per connection."""
-        if self._stream_options is None:
-            self._stream_options = StreamOptions(max_message_size=self.max_message_size,
-                                                 close_timeout=self.close_timeout)
-        return self._stream_options
 
 
 def _format_response(status: int, headers: list[tuple[str, str]]) -> bytes:
@@ -97,7 +68,7 @@ class ConnectionHandler:
         self.connection = Connection(transport, remote_addr, local_addr)
         self.transport = transport
         self.request: WebSocketRequest | None = None  # set once upgraded
-        self._closing = False  # set once by the shutdown thread
+        self._shutting_down = False  # set once by the shutdown thread
 
     # Life cycle.
 
@@ -111,14 +82,14 @@ class ConnectionHandler:
         except Exception:
             _logger.exception("unexpected error serving %s", self.connection.remote_addr)
         finally:
-            # Shut down first: it wakes helper threads blocked reading this socket.
-            self.transport.shutdown()
+            # Abort first: it wakes helper threads blocked reading this connection.
+            self.transport.abort()
             self.connection.run_close_callbacks()
             self.transport.close()
 
     def _serve(self) -> None:
         keep_alive = True
-        while keep_alive and not self._closing:
+        while keep_alive and not self._shutting_down:
             head = self._read_request_head()
             if head is None:
                 return
@@ -176,17 +147,14 @@ class ConnectionHandler:
 
     def _linger(self) -> None:
         """Half-closes and drains briefly, so unread input cannot reset our last bytes."""
-        self.transport.shutdown_write()
-        deadline = time.monotonic() + min(self.config.close_timeout, 2.0)
+        self.transport.half_close()
+        deadline = time.monotonic() + min(self.config.close_timeout, LINGER_TIMEOUT)
         drained = 0
+        reader = self.connection.reader
         try:
             while drained < _DRAIN_LIMIT:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self.transport.settimeout(remaining)
-                drained += len(self.connection.reader.read_some(_FILE_CHUNK))
-        except (ConnectionTerminatedException, OSError):
+                drained += len(reader.read_some(_FILE_CHUNK, deadline))
+        except (TimeoutError, ConnectionTerminatedException, OSError):
             return
 
     # Routing.
@@ -219,15 +187,10 @@ class ConnectionHandler:
     def _handle(self, head: RequestHead) -> bool:
         """Serves one request; returns whether the connection may carry another."""
         resource = self._resource(head)
-        dispatcher = self.config.dispatcher
-        wants_websocket = any(
-            item.strip().lower() == "websocket"
-            for value in head.headers.get_all(UPGRADE_HEADER) for item in value.split(",")
-        )
-        if dispatcher.get_handler_suite(resource) is not None:
+        if self.config.dispatcher.get_handler_suite(resource) is not None:
             self._handle_websocket(head, resource)
             return False
-        if wants_websocket:
+        if wants_websocket(head.headers):
             raise HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
         if head.method in ("GET", "HEAD"):
             return self._serve_static(head, resource)
@@ -291,6 +254,7 @@ class ConnectionHandler:
     # WebSocket.
 
     def _handle_websocket(self, head: RequestHead, resource: str) -> None:
+        """The Upgrade handshake, then the session, then the end of the byte stream."""
         request = self._accept_websocket(head, resource)
         if request is None:
             return
@@ -298,75 +262,37 @@ class ConnectionHandler:
         # only the request, and its header fields as one string.
         head.headers.pack()
         self.request = request
-        if self._closing:  # shutdown began while we were handshaking
-            self.close_going_away()
-        self.config.dispatcher.transfer_data(request)
-        self._finish_websocket(request)
+        if self._shutting_down:  # shutdown began while we were handshaking
+            session.close_going_away(request)
+        session.run_session(request, self.config.dispatcher, self.config.close_timeout)
+        if request.close_handshake.state is FAILED:
+            self._linger()  # unread input must not turn our close frame into a reset
+        # Closed cleanly, the server closes TCP first (RFC 6455 section 7.1.1).
 
     def _accept_websocket(self, head: RequestHead, resource: str) -> WebSocketRequest | None:
         """The opening handshake: the 101 sent and the request returned, or None if the
         handler aborted it; refusals raise HttpError."""
-        config = self.config
-        dispatcher = config.dispatcher
         try:
-            client = handshake.check_request(head.method, head.version, head.headers)
-        except HandshakeException as e:
-            raise HttpError(e.status, str(e), e.headers) from None
-        request = WebSocketRequest(head.method, resource, head.version_string, head.headers,
-                                   self.connection, config.secure)
-        request.ws_origin = client.origin
-        request.ws_version = client.version
-        request.ws_requested_protocols = client.protocols
-        request.ws_requested_extensions = client.extensions
-        request.ws_extension_processors = [
-            processor for processor in map(get_extension_processor, client.extensions or [])
-            if processor is not None
-        ]
-        request.ws_stream = Stream(request, config.stream_options(),
-                                   passive_closing_handshake=dispatcher.passive_closing_handshake)
-        try:
-            dispatcher.do_extra_handshake(request)
-            handshake.check_selected_protocol(request.ws_protocol, request.ws_requested_protocols)
-        except AbortedByUserException as e:
-            _logger.info("%s: %s aborted the handshake: %s", self.connection.remote_addr, resource, e)
-            return None
+            key, _ = check_upgrade_request(head.method, head.version, head.headers)
+            request = accept_websocket(self.config, self.connection, head.method, resource,
+                                       head.version_string, head.headers, self.transport.secure)
         except (HandshakeException, DispatchException) as e:
             raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
-        accepted = negotiate(request.ws_extension_processors, request.ws_stream)
-        request.ws_extensions = accepted or None
-        request.ws_deflate = any(e.name() == PERMESSAGE_DEFLATE_EXTENSION for e in accepted)
-        response_headers = handshake.build_response_headers(
-            client.key, request.ws_protocol, request.ws_extensions, request.extra_headers
-        )
-        self._send(101, response_headers)
+        if request is None:
+            return None
+        self._send(101, build_response_headers(key, request.ws_protocol, request.ws_extensions,
+                                               request.extra_headers))
         self._log_access(head, 101)
         return request
 
-    def _finish_websocket(self, request: WebSocketRequest) -> None:
-        """Ends the TCP connection after the closing handshake, or after failing it."""
-        stream = request.ws_stream
-        if stream.failed:
-            self._linger()  # unread input must not turn our close frame into a reset
-            return
-        if request.server_terminated and not request.client_terminated and not stream.close_awaited:
-            stream.wait_for_close(self.config.close_timeout)
-        # Closed cleanly, the server closes TCP first (RFC 6455 section 7.1.1); a client
-        # that never answered our close within the timeout is not waited for again.
-
     def close_going_away(self) -> None:
         """Called from the shutdown thread: tells the client the server is going away."""
-        self._closing = True
+        self._shutting_down = True
         request = self.request
         if request is None:  # plain HTTP, idle or mid-handshake: nothing to say goodbye to
-            self.transport.shutdown()
+            self.transport.abort()
             return
-        if request.server_terminated:
-            return
-        try:
-            request.ws_stream.close_connection(STATUS_GOING_AWAY, "server shutting down",
-                                               wait_response=False)
-        except (ConnectionTerminatedException, OSError):
-            pass
+        session.close_going_away(request)
 
 
-__all__ = ["ConnectionHandler", "ServerConfig"]
+__all__ = ["ConnectionHandler"]

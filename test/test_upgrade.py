@@ -1,4 +1,5 @@
-"""Unit tests of the opening handshake checks of RFC 6455 section 4.2 (mod_ws.handshake)."""
+"""Unit tests of the HTTP/1.1 opening handshake of RFC 6455 section 4.2
+(mod_ws.server.http1.upgrade, with the shared checks of mod_ws.protocol.opening it runs)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ import pytest
 
 from mod_ws.common import ExtensionParameter
 from mod_ws.exceptions import HandshakeException, VersionException
-from mod_ws.handshake import (
-    build_response_headers,
-    check_request,
-    check_selected_protocol,
-    compute_accept,
-)
-from mod_ws.http_request import Headers
+from mod_ws.protocol.headers import Headers
+from mod_ws.protocol.opening import check_selected_protocol
+from mod_ws.server.http1.upgrade import build_response_headers, check_request, compute_accept
 
 SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 section 4.2.1 / 1.3
 SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

@@ -11,8 +11,9 @@ import threading
 from typing import Any, Callable
 
 from mod_ws.exceptions import ConnectionTerminatedException
-from mod_ws.http_request import Headers
-from mod_ws.transport import ByteReader, Transport
+from mod_ws.protocol.closing import CloseHandshake
+from mod_ws.protocol.headers import Headers
+from mod_ws.server.transport import ByteReader, Transport
 
 _logger = logging.getLogger(__name__)
 
@@ -64,7 +65,12 @@ class Connection:
 
 
 class WebSocketRequest:
-    """The request handed to handlers' web_socket_* functions."""
+    """The request handed to handlers' web_socket_* functions.
+
+    Every carrier fills the same fields: `method` is GET for an HTTP/1.1 Upgrade and
+    CONNECT for an extended CONNECT (RFC 8441, RFC 9220); `protocol` is the carrier's
+    HTTP version string.
+    """
 
     def __init__(
         self,
@@ -82,7 +88,7 @@ class WebSocketRequest:
         self.headers_in = headers_in
         self.connection = connection
         self._secure = secure
-        # Headers a handler adds to the 101 response, as (name, value) pairs.
+        # Headers a handler adds to the handshake response, as (name, value) pairs.
         self.extra_headers: list[tuple[str, str]] = []
         self.ws_resource = uri
         self.ws_origin: str | None = None
@@ -94,10 +100,33 @@ class WebSocketRequest:
         self.ws_extension_processors: list = []
         self.ws_deflate = False
         self.ws_stream: Any = None
-        self.ws_close_code: int | None = None
-        self.ws_close_reason: str | None = None
-        self.server_terminated = False
-        self.client_terminated = False
+        # The closing handshake's state (mod_ws.protocol.closing); the attributes
+        # below are pywebsocket3's views on it.
+        self.close_handshake = CloseHandshake()
+
+    @property
+    def server_terminated(self) -> bool:
+        """True once the server sends no more frames (its close is out, or the
+        connection failed)."""
+        return self.close_handshake.server_terminated
+
+    @property
+    def client_terminated(self) -> bool:
+        """True once no more frames are read from the client (its close arrived, or
+        the connection failed)."""
+        return self.close_handshake.client_terminated
+
+    @property
+    def ws_close_code(self) -> int | None:
+        """The code of the client's close frame (1005 if it had none), once received."""
+        received = self.close_handshake.received
+        return None if received is None else received[0]
+
+    @property
+    def ws_close_reason(self) -> str | None:
+        """The reason of the client's close frame, once received."""
+        received = self.close_handshake.received
+        return None if received is None else received[1]
 
     def is_https(self) -> bool:
         return self._secure

@@ -1,7 +1,8 @@
-"""The RFC 6455 frame codec: headers in and out of bytes, masking, close payloads.
+"""The RFC 6455 frame codec: headers in and out of bytes, and masking.
 
 Pure functions over bytes: no sockets, no connection state. Parsing never loops over
-payload bytes in Python; masking is one big-integer XOR, which runs in C.
+payload bytes in Python. The close payload codec lives with the close handshake
+(mod_ws.protocol.closing).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from mod_ws.common import (
     OPCODE_PING,
     OPCODE_PONG,
     OPCODE_TEXT,
-    STATUS_NO_STATUS_RECEIVED,
-    is_valid_close_code,
 )
 from mod_ws.exceptions import InvalidFrameException
 
@@ -234,40 +233,3 @@ def encode_unmasked_header(opcode: int, length: int, fin: bool = True, rsv1: boo
     if length < 0x10000:
         return _PACK_16(first, 126, length)
     return _PACK_64(first, 127, length)
-
-
-def encode_close_payload(code: int | None, reason: str | bytes = "") -> bytes:
-    """Builds a Close frame body: nothing, or a 2-byte code and a UTF-8 reason."""
-    if code is None:
-        if reason:
-            raise ValueError("a close reason needs a status code")
-        return b""
-    if not 0 <= code <= 0xFFFF:
-        raise ValueError(f"close code {code} out of range")
-    if isinstance(reason, str):
-        reason = reason.encode("utf-8")
-    body = struct.pack("!H", code) + reason
-    if len(body) > MAX_CONTROL_PAYLOAD:
-        raise ValueError("close code and reason exceed 125 bytes")
-    return body
-
-
-def decode_close_payload(payload: bytes) -> tuple[int, str]:
-    """Validates a received Close body and returns (code, reason).
-
-    An empty body means STATUS_NO_STATUS_RECEIVED (1005). A 1-byte body or a code that
-    may not be sent raises InvalidFrameException (1002); so does a reason that is not
-    UTF-8, since the Close frame itself is then malformed.
-    """
-    if not payload:
-        return STATUS_NO_STATUS_RECEIVED, ""
-    if len(payload) == 1:
-        raise InvalidFrameException("close frame body of 1 byte")
-    (code,) = _UNPACK_16(payload, 0)
-    if not is_valid_close_code(code):
-        raise InvalidFrameException(f"close code {code} may not be sent")
-    try:
-        reason = payload[2:].decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidFrameException(f"close reason is not valid UTF-8: {e}") from None
-    return code, reason

@@ -1,0 +1,51 @@
+"""What every connection needs from the server's options: one object per server.
+
+Built from the command line and config file by mod_ws.standalone, or directly by a
+program that embeds the server; every default comes from mod_ws.defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mod_ws.defaults import (
+    CLOSE_TIMEOUT,
+    MAX_MESSAGE_SIZE,
+    MAX_REQUEST_HEADER_SIZE,
+    REQUEST_TIMEOUT,
+    SEND_TIMEOUT,
+)
+from mod_ws.dispatch import Dispatcher
+from mod_ws.server.session import StreamOptions
+from mod_ws.server.transport import SocketTransport, TransportFactory
+
+
+@dataclass
+class ServerConfig:
+    """The server's options as its connections read them."""
+
+    document_root: Path
+    dispatcher: Dispatcher
+    validation_host: str | None = None
+    validation_port: int | None = None
+    request_timeout: float = REQUEST_TIMEOUT
+    max_request_header_size: int = MAX_REQUEST_HEADER_SIZE
+    close_timeout: float = CLOSE_TIMEOUT
+    max_message_size: int = MAX_MESSAGE_SIZE
+    send_timeout: float = SEND_TIMEOUT
+    follow_symlinks_out: bool = False
+    # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
+    transport_factory: TransportFactory = SocketTransport
+    _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,
+                                                  compare=False)
+
+    def stream_options(self) -> StreamOptions:
+        """The limits of every stream: one shared object, not one per connection."""
+        if self._stream_options is None:
+            self._stream_options = StreamOptions(max_message_size=self.max_message_size,
+                                                 close_timeout=self.close_timeout)
+        return self._stream_options
+
+
+__all__ = ["ServerConfig"]
