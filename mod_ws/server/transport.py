@@ -174,7 +174,20 @@ class ByteReader:
 
     def fill(self, deadline: float | None = None) -> None:
         """Receives at least one more byte into the buffer, or raises on EOF."""
-        self._take(self._receive(self._recv_size, deadline))
+        # One frame, not a call of _receive: a held connection waits here, and each
+        # frame on its stack is memory it holds (bench/, idle scenario).
+        if self.pos >= len(self.data):
+            self.data = b""  # an idle connection holds no spent bytes while it waits
+            self.pos = 0
+        transport = self._transport
+        try:
+            data = transport.recv(self._recv_size) if deadline is None \
+                else transport.recv_within(self._recv_size, deadline)
+        except TimeoutError:
+            raise
+        except OSError as e:
+            raise ConnectionTerminatedException(f"connection lost: {e}") from None
+        self._take(data)
 
     def fill_ready(self) -> bool:
         """Takes what has already arrived, without waiting; False if nothing has."""

@@ -94,10 +94,18 @@ class ConnectionHandler:
             if head is None:
                 return
             try:
-                keep_alive = self._handle(head)
+                served = self._handle(head)
             except HttpError as e:
                 self._refuse(head, e.status, str(e), e.headers)
                 return
+            if isinstance(served, WebSocketRequest):
+                # Run from here, not from deeper down: a held connection waits with
+                # fewer frames on its thread's stack, each of them memory it holds;
+                # and without the request head, whose fields the request has taken.
+                del head
+                self._run_session(served)
+                return
+            keep_alive = served
 
     def _read_request_head(self) -> RequestHead | None:
         """The next request head, or None when the client is gone or was answered."""
@@ -184,12 +192,12 @@ class ConnectionHandler:
         resource = parts.path or "/"
         return resource + (f"?{parts.query}" if parts.query else "")
 
-    def _handle(self, head: RequestHead) -> bool:
-        """Serves one request; returns whether the connection may carry another."""
+    def _handle(self, head: RequestHead) -> bool | WebSocketRequest:
+        """Serves one request: returns whether the connection may carry another, or
+        the upgraded request whose session is to run next."""
         resource = self._resource(head)
         if self.config.dispatcher.get_handler_suite(resource) is not None:
-            self._handle_websocket(head, resource)
-            return False
+            return self._accept_websocket(head, resource) or False
         if wants_websocket(head.headers):
             raise HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
         if head.method in ("GET", "HEAD"):
@@ -253,14 +261,8 @@ class ConnectionHandler:
 
     # WebSocket.
 
-    def _handle_websocket(self, head: RequestHead, resource: str) -> None:
-        """The Upgrade handshake, then the session, then the end of the byte stream."""
-        request = self._accept_websocket(head, resource)
-        if request is None:
-            return
-        # The handshake's temporaries are gone with its frame; a held connection keeps
-        # only the request, and its header fields as one string.
-        head.headers.pack()
+    def _run_session(self, request: WebSocketRequest) -> None:
+        """The session after the 101, then the end of the byte stream."""
         self.request = request
         if self._shutting_down:  # shutdown began while we were handshaking
             session.close_going_away(request)
@@ -283,6 +285,9 @@ class ConnectionHandler:
         self._send(101, build_response_headers(key, request.ws_protocol, request.ws_extensions,
                                                request.extra_headers))
         self._log_access(head, 101)
+        # The handshake's temporaries are gone with its frame; a held connection keeps
+        # only the request, and its header fields as one string.
+        head.headers.pack()
         return request
 
     def close_going_away(self) -> None:
