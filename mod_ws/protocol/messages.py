@@ -63,8 +63,8 @@ class BufferedSource(Protocol):
     data: bytes | bytearray
     pos: int
 
-    def fill(self, deadline: float | None = None) -> None:
-        """Receives at least one more byte into `data`."""
+    def fill(self, deadline: float | None = None) -> bool:
+        """Receives at least one more byte into `data` (and returns True)."""
         ...
 
     def read_exact(self, length: int, deadline: float | None = None) -> bytes | bytearray:

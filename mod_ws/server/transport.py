@@ -172,56 +172,41 @@ class ByteReader:
     def buffered(self) -> int:
         return len(self.data) - self.pos
 
-    def fill(self, deadline: float | None = None) -> None:
-        """Receives at least one more byte into the buffer, or raises on EOF."""
-        # One frame, not a call of _receive: a held connection waits here, and each
-        # frame on its stack is memory it holds (bench/, idle scenario).
+    def fill(self, deadline: float | None = None, wait: bool = True) -> bool:
+        """Receives at least one more byte into the buffer, or raises on EOF.
+
+        With `wait` False, takes only what has already arrived and returns False if
+        nothing has (no timed wait, see read_until). One function, not several: it runs
+        for every read, and a held connection waits in it (each frame on an idle
+        thread's stack is memory held; bench/, idle scenario).
+        """
+        size = self._recv_size
         if self.pos >= len(self.data):
             self.data = b""  # an idle connection holds no spent bytes while it waits
             self.pos = 0
         transport = self._transport
         try:
-            data = transport.recv(self._recv_size) if deadline is None \
-                else transport.recv_within(self._recv_size, deadline)
+            if not wait:
+                data = transport.recv_ready(size)
+                if data is None:
+                    return False
+            elif deadline is None:
+                data = transport.recv(size)
+            else:
+                data = transport.recv_within(size, deadline)
         except TimeoutError:
             raise
         except OSError as e:
             raise ConnectionTerminatedException(f"connection lost: {e}") from None
-        self._take(data)
-
-    def fill_ready(self) -> bool:
-        """Takes what has already arrived, without waiting; False if nothing has."""
-        try:
-            data = self._transport.recv_ready(self._recv_size)
-        except OSError as e:
-            raise ConnectionTerminatedException(f"connection lost: {e}") from None
-        if data is None:
-            return False
-        self._take(data)
-        return True
-
-    def _receive(self, size: int, deadline: float | None) -> bytes:
-        if self.pos >= len(self.data):
-            self.data = b""  # an idle connection holds no spent bytes while it waits
-            self.pos = 0
-        transport = self._transport
-        try:
-            return transport.recv(size) if deadline is None else transport.recv_within(size, deadline)
-        except TimeoutError:
-            raise
-        except OSError as e:
-            raise ConnectionTerminatedException(f"connection lost: {e}") from None
-
-    def _take(self, data: bytes) -> None:
         if not data:
             raise ConnectionTerminatedException("connection closed by peer")
-        size = self._recv_size
         self._recv_size = RECV_CHUNK if len(data) == size else IDLE_RECV_SIZE
         if self.pos >= len(self.data):
             self.data = data
         else:
             self.data = self.data[self.pos :] + data
         self.pos = 0
+        return True
 
     def read_exact(self, length: int, deadline: float | None = None) -> bytes | bytearray:
         """Returns exactly `length` bytes, receiving a large remainder in place."""
@@ -246,10 +231,11 @@ class ByteReader:
             while received < length:
                 if deadline is None:
                     n = recv_into(view[received:])
-                else:  # a timed wait for each piece, copied in
-                    piece = self._receive(min(RECV_CHUNK, length - received), deadline)
-                    n = len(piece)
-                    view[received : received + n] = piece
+                else:  # a timed wait for each piece, copied in; the rest stays buffered
+                    self.fill(deadline)
+                    n = min(len(self.data), length - received)
+                    view[received : received + n] = self.data[:n]
+                    self.pos = n
                 if n == 0:
                     raise ConnectionTerminatedException("connection closed by peer mid-frame")
                 received += n
@@ -295,7 +281,7 @@ class ByteReader:
             if check_partial is not None:
                 check_partial(bytes(self.data[self.pos :]))
             searched = max(self.pos, len(self.data) - len(delimiter) + 1) - self.pos
-            if not ready_taken and self.fill_ready():
+            if not ready_taken and self.fill(wait=False):
                 searched += self.pos
                 continue
             ready_taken = True
