@@ -1,16 +1,16 @@
 /* Optional C accelerator for mod_ws.
  *
- * - apply_mask: WebSocket payload masking (RFC 6455 section 5.3). mod_ws.frames falls
+ * - apply_mask: WebSocket payload masking (RFC 6455 section 5.3). mod_ws.protocol.frames falls
  *   back to its pure-Python masking when this module is not built; both give the same
  *   bytes (test/test_frames.py checks them against each other).
  * - take_whole_message and build_unmasked_frame: the per-message work of the commonest
  *   frames (a whole small masked text or binary frame in, an unmasked frame out) in one
- *   call each, where Python needs several calls and intermediate objects. mod_ws.frames
+ *   call each, where Python needs several calls and intermediate objects. mod_ws.protocol.frames
  *   has the pure-Python versions; test/test_frames.py checks both give the same results.
  * - send_nowait: one non-blocking send(2) that keeps the GIL. A small frame is copied
  *   into the socket buffer in a few microseconds; releasing and retaking the GIL around
  *   that costs more than the copy when many connection threads are busy, since every
- *   release hands the GIL to another thread. mod_ws.transport sends what is left, if
+ *   release hands the GIL to another thread. mod_ws.server.transport sends what is left, if
  *   anything, with the ordinary blocking sendall.
  */
 #define PY_SSIZE_T_CLEAN

@@ -178,3 +178,24 @@ def test_read_until_refuses_a_head_over_the_limit(pair):
     reader = ByteReader(SocketTransport(b))
     with pytest.raises(ValueError):
         reader.read_until(b"\r\n\r\n", 1000, time.monotonic() + 5)
+
+
+def test_a_timed_large_read_takes_exactly_its_length_and_keeps_what_follows(pair):
+    a, b = pair
+    payload = os.urandom(300_000)
+    sender = threading.Thread(target=a.sendall, args=(payload + b"next",))
+    sender.start()
+    reader = ByteReader(SocketTransport(b))
+    assert bytes(reader.read_exact(len(payload), time.monotonic() + 5)) == payload
+    assert reader.read_exact(4, time.monotonic() + 5) == b"next"
+    sender.join(5)
+
+
+def test_a_timed_large_read_raises_timeout_when_the_rest_does_not_come(pair):
+    a, b = pair
+    a.sendall(os.urandom(100_000))
+    reader = ByteReader(SocketTransport(b))
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        reader.read_exact(200_000, started + 0.3)
+    assert 0.25 < time.monotonic() - started < 3

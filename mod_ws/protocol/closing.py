@@ -21,7 +21,6 @@ from typing import Any
 from mod_ws.common import (
     STATUS_INTERNAL_ENDPOINT_ERROR,
     STATUS_NO_STATUS_RECEIVED,
-    STATUS_NORMAL_CLOSURE,
     is_valid_close_code,
 )
 from mod_ws.exceptions import (
@@ -34,8 +33,8 @@ from mod_ws.protocol.frames import MAX_CONTROL_PAYLOAD
 # A close reason must fit in a control frame beside its 2-byte code.
 MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
 
-# How the server closes once the handler's web_socket_transfer_data has ended.
-CLOSE_AFTER_HANDLER_RETURNED = (STATUS_NORMAL_CLOSURE, "")
+# How the server closes when the handler's web_socket_transfer_data raised (when it
+# returns, close_connection's default: 1000).
 CLOSE_AFTER_HANDLER_RAISED = (STATUS_INTERNAL_ENDPOINT_ERROR, "handler error")
 
 _PACK_CODE = struct.Struct("!H").pack
@@ -241,7 +240,6 @@ class CloseHandshake:
 
 __all__ = [
     "CLOSE_AFTER_HANDLER_RAISED",
-    "CLOSE_AFTER_HANDLER_RETURNED",
     "MAX_CLOSE_REASON",
     "CloseHandshake",
     "CloseState",
