@@ -22,5 +22,9 @@ SEND_TIMEOUT = 30.0  # seconds one write may stay blocked by a peer that stopped
 # are not turned into a reset (never longer than the close timeout).
 LINGER_TIMEOUT = 2.0
 
+# TLS: the implementations --tls-module names, and the one used by default.
+TLS_MODULES = ("pyopenssl", "ssl")
+TLS_MODULE = "pyopenssl"
+
 # Shutdown.
 SHUTDOWN_TIMEOUT = 5.0  # seconds to wait for connection threads to finish

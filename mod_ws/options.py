@@ -35,14 +35,6 @@ DEFLATE_LOG_LEVEL_CHOICES = ("debug", "info", "warning", "warn", "error", "criti
 # which this release cannot honour yet. One row per feature: when a feature is
 # implemented, delete its row and the options start working.
 _UNIMPLEMENTED_FEATURES: dict[str, tuple[str, ...]] = {
-    "TLS": (
-        "use_tls",
-        "private_key",
-        "certificate",
-        "tls_client_auth",
-        "tls_client_cert_optional",
-        "tls_client_ca",
-    ),
     "Basic authentication": ("use_basic_auth",),
     "CGI": ("cgi_paths",),
 }
@@ -322,18 +314,25 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(handlers, "-x", "--cgi-paths", dest="cgi_paths", default=None,
          help="comma-separated CGI paths under the document root (not supported yet)")
 
-    security = parser.add_argument_group("TLS and authentication (not supported yet)")
-    _add(security, "-t", "--tls", dest="use_tls", action="store_true", help="serve wss:// over TLS")
-    _add(security, "-k", "--private-key", dest="private_key", default=None, help="TLS private key file")
-    _add(security, "-c", "--certificate", dest="certificate", default=None, help="TLS certificate file")
+    security = parser.add_argument_group("TLS and authentication")
+    _add(security, "-t", "--tls", dest="use_tls", action="store_true",
+         help="serve wss:// and https:// over TLS 1.2/1.3 (needs -k and -c)")
+    _add(security, "-k", "--private-key", dest="private_key", default=None,
+         help="PEM file of the TLS private key")
+    _add(security, "-c", "--certificate", dest="certificate", default=None,
+         help="PEM file of the TLS certificate (and any intermediate certificates)")
+    _add(security, "--tls-module", dest="tls_module", choices=defaults.TLS_MODULES,
+         default=defaults.TLS_MODULE,
+         help="TLS implementation: pyopenssl or the standard library's ssl (default: %(default)s)")
     _add(security, "--tls-client-auth", dest="tls_client_auth", action="store_true",
-         help="ask every client for a TLS certificate")
+         help="ask every client for a TLS certificate and verify it against --tls-client-ca")
     _add(security, "--tls-client-cert-optional", dest="tls_client_cert_optional", action="store_true",
-         help="with --tls-client-auth, let clients connect without a certificate")
+         help="with --tls-client-auth, let clients without a certificate in (an invalid one "
+         "is still refused)")
     _add(security, "--tls-client-ca", dest="tls_client_ca", default=None,
          help="PEM file of CA certificates that client certificates must chain to")
     _add(security, "--basic-auth", dest="use_basic_auth", action="store_true",
-         help="require HTTP Basic authentication")
+         help="require HTTP Basic authentication (not supported yet)")
     _add(security, "--basic-auth-credential", dest="basic_auth_credential", default="test:test",
          help="user:password accepted by --basic-auth (default: %(default)s)")
 
@@ -397,6 +396,27 @@ def _reject_unimplemented(parser: argparse.ArgumentParser, options: argparse.Nam
                 )
 
 
+def _check_tls(options: argparse.Namespace) -> None:
+    """TLS options that only make sense together (the files are checked at start-up)."""
+    if options.use_tls:
+        for dest, name in (("private_key", "--private-key"), ("certificate", "--certificate")):
+            if not getattr(options, dest):
+                raise OptionError(f"--tls needs {name}")
+    else:
+        for dest, name in (("private_key", "--private-key"), ("certificate", "--certificate"),
+                           ("tls_client_auth", "--tls-client-auth"),
+                           ("tls_client_ca", "--tls-client-ca")):
+            if getattr(options, dest):
+                raise OptionError(f"{name} needs --tls")
+    if options.tls_client_auth and not options.tls_client_ca:
+        raise OptionError("--tls-client-auth needs --tls-client-ca (the CA that client "
+                          "certificates must chain to)")
+    if options.tls_client_cert_optional and not options.tls_client_auth:
+        raise OptionError("--tls-client-cert-optional needs --tls-client-auth")
+    if options.tls_client_ca and not options.tls_client_auth:
+        raise OptionError("--tls-client-ca needs --tls-client-auth")
+
+
 def _check_paths(options: argparse.Namespace) -> None:
     """The document root is served directly, so it must exist before start-up."""
     if not Path(options.document_root).is_dir():
@@ -415,6 +435,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     try:
         _reject_leftovers(leftovers)
         _reject_unimplemented(parser, options)
+        _check_tls(options)
         _check_paths(options)
     except OptionError as exc:
         parser.error(str(exc))

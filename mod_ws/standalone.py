@@ -19,6 +19,8 @@ from mod_ws.logging_setup import configure_logging, start_thread_monitor
 from mod_ws.options import PROG, parse_options
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.listener import ServerStartError, WebSocketServer, format_address
+from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
+from mod_ws.server.transport import SocketTransport, TransportFactory
 
 _logger = logging.getLogger("mod_ws")
 
@@ -46,8 +48,25 @@ def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
     return dispatcher
 
 
+def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
+    """Plain TCP, or TLS with the files the options name (checked here, once)."""
+    if not options.use_tls:
+        return SocketTransport
+    tls = TlsConfig(
+        certificate=options.certificate,
+        private_key=options.private_key,
+        client_auth=options.tls_client_auth,
+        client_ca=options.tls_client_ca,
+        client_cert_optional=options.tls_client_cert_optional,
+        module=options.tls_module,
+    )
+    return make_tls_factory(tls, handshake_timeout=options.request_timeout,
+                            send_timeout=options.send_timeout)
+
+
 def build_server(options: argparse.Namespace) -> WebSocketServer:
     """The server the options describe, listening but not yet serving."""
+    transport_factory = build_transport_factory(options)
     dispatcher = build_dispatcher(options)
     config = ServerConfig(
         document_root=Path(options.document_root).resolve(),
@@ -60,6 +79,7 @@ def build_server(options: argparse.Namespace) -> WebSocketServer:
         max_message_size=options.max_message_size,
         send_timeout=options.send_timeout,
         follow_symlinks_out=options.allow_symlinks_outside_document_root,
+        transport_factory=transport_factory,
     )
     return WebSocketServer(config, options.server_host, options.port,
                            options.request_queue_size, options.shutdown_timeout)
@@ -74,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e))
     try:
         server = build_server(options)
-    except (DispatchException, ServerStartError) as e:
+    except (DispatchException, ServerStartError, TlsSetupError) as e:
         return _fail(str(e))
 
     def request_shutdown(signum: int, frame: object) -> None:
@@ -85,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     monitor = start_thread_monitor(options)
     resources = server.config.dispatcher.resources()
     banner = (
-        f"listening on {', '.join(format_address(a) for a in server.addresses)}; "
+        f"listening on {', '.join(format_address(a) for a in server.addresses)}"
+        f"{' (TLS: wss://, https://)' if options.use_tls else ''}; "
         f"document root {options.document_root}; {len(resources)} handler(s): "
         f"{' '.join(resources) or '(none)'}"
     )

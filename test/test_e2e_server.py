@@ -78,9 +78,14 @@ def test_unknown_option_exits_2_with_one_line_naming_it():
     assert_start_up_error(result, "--no-such-option")
 
 
-def test_tls_option_exits_2_saying_not_supported_yet():
+def test_tls_without_its_key_exits_2_naming_the_missing_option():
     result = run_mod_ws("-H", "127.0.0.1", "-p", "0", "--tls")
-    assert_start_up_error(result, "--tls", "not supported yet")
+    assert_start_up_error(result, "--tls needs --private-key")
+
+
+def test_an_unimplemented_option_exits_2_saying_not_supported_yet():
+    result = run_mod_ws("-H", "127.0.0.1", "-p", "0", "--basic-auth")
+    assert_start_up_error(result, "--basic-auth", "not supported yet")
 
 
 def test_nonexistent_document_root_exits_2_naming_it(tmp_path):

@@ -57,6 +57,7 @@ EXPECTED_DEFAULTS = {
     "tls_client_auth": False,
     "tls_client_cert_optional": False,
     "tls_client_ca": None,
+    "tls_module": "pyopenssl",
     "use_basic_auth": False,
     "basic_auth_credential": "test:test",
     "log_file": None,
@@ -228,13 +229,6 @@ def test_handler_paths_are_not_checked_for_existence_here() -> None:
 @pytest.mark.parametrize(
     ("argv", "option", "feature"),
     [
-        (["--tls"], "--tls", "TLS"),
-        (["-t"], "--tls", "TLS"),
-        (["-k", "key.pem"], "--private-key", "TLS"),
-        (["-c", "cert.pem"], "--certificate", "TLS"),
-        (["--tls-client-auth"], "--tls-client-auth", "TLS"),
-        (["--tls_client_cert_optional"], "--tls-client-cert-optional", "TLS"),
-        (["--tls-client-ca", "ca.pem"], "--tls-client-ca", "TLS"),
         (["--basic-auth"], "--basic-auth", "Basic authentication"),
         (["-x", "/cgi"], "--cgi-paths", "CGI"),
     ],
@@ -314,10 +308,50 @@ def test_flag_false_in_config_file_does_not_trip_the_unimplemented_check() -> No
 def test_flag_true_for_unimplemented_feature_in_config_file_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    name = write_config("config.ini", "[pywebsocket]\ntls = True\n")
+    name = write_config("config.ini", "[pywebsocket]\nbasic_auth = True\n")
     assert error_line(capsys, ["--config", name]) == (
-        "mod_ws: error: --tls is not supported yet (TLS arrives in a later release)"
+        "mod_ws: error: --basic-auth is not supported yet "
+        "(Basic authentication arrives in a later release)"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--tls"], "--tls needs --private-key"),
+        (["-t", "-k", "key.pem"], "--tls needs --certificate"),
+        (["-k", "key.pem"], "--private-key needs --tls"),
+        (["-c", "cert.pem"], "--certificate needs --tls"),
+        (["--tls-client-auth"], "--tls-client-auth needs --tls"),
+        (["--tls-client-ca", "ca.pem"], "--tls-client-ca needs --tls"),
+        (["-t", "-k", "k", "-c", "c", "--tls-client-auth"],
+         "--tls-client-auth needs --tls-client-ca (the CA that client certificates must chain to)"),
+        (["-t", "-k", "k", "-c", "c", "--tls_client_cert_optional"],
+         "--tls-client-cert-optional needs --tls-client-auth"),
+        (["-t", "-k", "k", "-c", "c", "--tls-client-ca", "ca.pem"],
+         "--tls-client-ca needs --tls-client-auth"),
+        (["-t", "-k", "k", "-c", "c", "--tls-module", "gnutls"],
+         "--tls-module: invalid choice: 'gnutls' (choose from 'pyopenssl', 'ssl')"),
+    ],
+)
+def test_tls_options_that_do_not_fit_together_are_refused(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert error_line(capsys, argv) == f"mod_ws: error: {message}"
+
+
+def test_tls_options_parse_from_the_command_line_and_a_config_file() -> None:
+    argv = ["-t", "-k", "k.pem", "-c", "c.pem", "--tls-client-auth", "--tls-client-ca", "ca.pem",
+            "--tls-client-cert-optional", "--tls-module", "ssl"]
+    options = parse_options(argv)
+    assert (options.use_tls, options.private_key, options.certificate, options.tls_client_auth,
+            options.tls_client_ca, options.tls_client_cert_optional, options.tls_module) == (
+        True, "k.pem", "c.pem", True, "ca.pem", True, "ssl")
+    name = write_config("config.ini", "[pywebsocket]\ntls = true\nprivate_key = k.pem\n"
+                        "certificate = c.pem\ntls_module = ssl\n")
+    options = parse_options(["--config", name])
+    assert (options.use_tls, options.private_key, options.certificate, options.tls_module) == (
+        True, "k.pem", "c.pem", "ssl")
 
 
 def test_bad_flag_word_names_the_line(capsys: pytest.CaptureFixture[str]) -> None:

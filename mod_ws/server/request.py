@@ -131,5 +131,12 @@ class WebSocketRequest:
     def is_https(self) -> bool:
         return self._secure
 
+    def get_peer_cert(self) -> dict | None:
+        """The client's verified TLS certificate: a dict of `subject`, `issuer`,
+        `serial`, `not_before`, `not_after` and `subject_alt_names`; None without TLS
+        or without a client certificate (see --tls-client-auth)."""
+        peer_certificate = getattr(self.connection.transport, "peer_certificate", None)
+        return peer_certificate() if peer_certificate is not None else None
+
     def __repr__(self) -> str:
         return f"<WebSocketRequest {self.ws_resource!r} from {self.connection.remote_addr}>"
