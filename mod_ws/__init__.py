@@ -5,6 +5,7 @@ Running
     python -m mod_ws -p 8880 -d example          # or the `mod_ws` console script
     python -m mod_ws --help                      # every option
     python -m mod_ws --config server.ini         # `key = value` lines; flags as `tls = true`
+    python -m mod_ws -p 8443 -d example --tls -k cert/server-key.pem -c cert/server.pem
 
 Static files are served from the document root (-d); WebSocket handlers are loaded
 from the handler root (-w, default: the document root) when the server starts.
@@ -52,6 +53,10 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
         and `request.ws_close_reason` hold what it sent. Return the (code, reason) to
         answer with, or (None, '') for an empty close frame. Without it the server
         echoes the client's code and reason.
+
+Over TLS (`--tls`), `request.is_https()` is True and `request.get_peer_cert()` gives the
+client's verified certificate (with `--tls-client-auth`) as a dict of `subject`,
+`issuer`, `serial`, `not_before`, `not_after` and `subject_alt_names`, or None.
 
 Handlers written for pywebsocket3 run after changing `mod_pywebsocket` (or
 `pywebsocket3`) to `mod_ws` in their imports, those that use `util` (`pack_byte`,
