@@ -35,7 +35,6 @@ DEFLATE_LOG_LEVEL_CHOICES = ("debug", "info", "warning", "warn", "error", "criti
 # which this release cannot honour yet. One row per feature: when a feature is
 # implemented, delete its row and the options start working.
 _UNIMPLEMENTED_FEATURES: dict[str, tuple[str, ...]] = {
-    "Basic authentication": ("use_basic_auth",),
     "CGI": ("cgi_paths",),
 }
 
@@ -332,7 +331,7 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(security, "--tls-client-ca", dest="tls_client_ca", default=None,
          help="PEM file of CA certificates that client certificates must chain to")
     _add(security, "--basic-auth", dest="use_basic_auth", action="store_true",
-         help="require HTTP Basic authentication (not supported yet)")
+         help="require HTTP Basic authentication (401 otherwise) on every request")
     _add(security, "--basic-auth-credential", dest="basic_auth_credential", default="test:test",
          help="user:password accepted by --basic-auth (default: %(default)s)")
 
@@ -417,6 +416,12 @@ def _check_tls(options: argparse.Namespace) -> None:
         raise OptionError("--tls-client-ca needs --tls-client-auth")
 
 
+def _check_basic_auth(options: argparse.Namespace) -> None:
+    if ":" not in options.basic_auth_credential:
+        raise OptionError(f"--basic-auth-credential {options.basic_auth_credential!r}: "
+                          "expected user:password")
+
+
 def _check_paths(options: argparse.Namespace) -> None:
     """The document root is served directly, so it must exist before start-up."""
     if not Path(options.document_root).is_dir():
@@ -436,6 +441,7 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
         _reject_leftovers(leftovers)
         _reject_unimplemented(parser, options)
         _check_tls(options)
+        _check_basic_auth(options)
         _check_paths(options)
     except OptionError as exc:
         parser.error(str(exc))

@@ -17,6 +17,7 @@ from mod_ws.dispatch import Dispatcher, load_handler_map
 from mod_ws.exceptions import DispatchException
 from mod_ws.logging_setup import configure_logging, start_thread_monitor
 from mod_ws.options import PROG, parse_options
+from mod_ws.server.basic_auth import expected_authorization
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.listener import ServerStartError, WebSocketServer, format_address
 from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
@@ -80,6 +81,8 @@ def build_server(options: argparse.Namespace) -> WebSocketServer:
         send_timeout=options.send_timeout,
         follow_symlinks_out=options.allow_symlinks_outside_document_root,
         transport_factory=transport_factory,
+        basic_auth=(expected_authorization(options.basic_auth_credential)
+                    if options.use_basic_auth else None),
     )
     return WebSocketServer(config, options.server_host, options.port,
                            options.request_queue_size, options.shutdown_timeout)

@@ -229,7 +229,6 @@ def test_handler_paths_are_not_checked_for_existence_here() -> None:
 @pytest.mark.parametrize(
     ("argv", "option", "feature"),
     [
-        (["--basic-auth"], "--basic-auth", "Basic authentication"),
         (["-x", "/cgi"], "--cgi-paths", "CGI"),
     ],
 )
@@ -239,6 +238,11 @@ def test_options_of_unimplemented_features_are_refused(
     assert error_line(capsys, argv) == (
         f"mod_ws: error: {option} is not supported yet ({feature} arrives in a later release)"
     )
+
+
+def test_basic_auth_credential_without_a_colon_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert error_line(capsys, ["--basic-auth", "--basic-auth-credential", "nocolon"]) == (
+        "mod_ws: error: --basic-auth-credential 'nocolon': expected user:password")
 
 
 def test_basic_auth_credential_alone_is_accepted() -> None:
@@ -305,13 +309,12 @@ def test_flag_false_in_config_file_does_not_trip_the_unimplemented_check() -> No
     assert parse_options(["--config", name]).use_tls is False
 
 
-def test_flag_true_for_unimplemented_feature_in_config_file_is_refused(
+def test_an_unimplemented_option_in_a_config_file_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    name = write_config("config.ini", "[pywebsocket]\nbasic_auth = True\n")
+    name = write_config("config.ini", "[pywebsocket]\ncgi_paths = /cgi-bin\n")
     assert error_line(capsys, ["--config", name]) == (
-        "mod_ws: error: --basic-auth is not supported yet "
-        "(Basic authentication arrives in a later release)"
+        "mod_ws: error: --cgi-paths is not supported yet (CGI arrives in a later release)"
     )
 
 

@@ -35,6 +35,8 @@ class ServerConfig:
     max_message_size: int = MAX_MESSAGE_SIZE
     send_timeout: float = SEND_TIMEOUT
     follow_symlinks_out: bool = False
+    # The Authorization value every request must carry (mod_ws.server.basic_auth), or None.
+    basic_auth: bytes | None = None
     # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
     transport_factory: TransportFactory = SocketTransport
     _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,

@@ -34,6 +34,7 @@ from mod_ws.exceptions import (
 from mod_ws.protocol.closing import FAILED
 from mod_ws.server import session
 from mod_ws.server.accept import accept_websocket
+from mod_ws.server.basic_auth import check_authorization
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.http1.request_head import RequestHead, check_head_start, parse_request_head
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
@@ -196,6 +197,8 @@ class ConnectionHandler:
         """Serves one request: returns whether the connection may carry another, or
         the upgraded request whose session is to run next."""
         resource = self._resource(head)
+        if self.config.basic_auth is not None:
+            check_authorization(head.headers, self.config.basic_auth)
         if self.config.dispatcher.get_handler_suite(resource) is not None:
             return self._accept_websocket(head, resource) or False
         if wants_websocket(head.headers):
