@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import os
 
 import pytest
@@ -207,3 +208,25 @@ def test_unknown_method_gets_501(tmp_server):
     assert response.body.decode().startswith("501 Not Implemented: ")
     assert "FOO" in response.body.decode()
     assert closed
+
+
+def test_if_modified_since_a_later_or_equal_date_gets_304_without_a_body(server):
+    """RFC 9110 section 13.1.3: the file has not changed since that date."""
+    stamp = email.utils.formatdate(CONSOLE.stat().st_mtime, usegmt=True)
+    later = email.utils.formatdate(CONSOLE.stat().st_mtime + 3600, usegmt=True)
+    for since in (stamp, later):
+        with wsraw.Conn.open(server.port) as conn:
+            conn.send(get("/console.html", extra=f"If-Modified-Since: {since}\r\n"))
+            response = conn.read_http_response(head_only=True)
+            assert response.status == 304
+            assert response.header("Last-Modified") == stamp
+            assert response.header("Content-Length") is None
+            # Nothing follows the head: the next bytes answer a second request.
+            conn.send(get("/console.html", "HEAD", "Connection: close\r\n"))
+            assert conn.read_to_eof(TIMEOUT).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize("since", ["Thu, 01 Jan 1970 00:00:00 GMT", "not a date", ""])
+def test_if_modified_since_an_earlier_or_bad_date_gets_the_file(server, since):
+    response, _ = exchange(server.port, get("/console.html", extra=f"If-Modified-Since: {since}\r\n"))
+    assert response.status == 200 and response.body == CONSOLE.read_bytes()

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from mod_ws.exceptions import HttpError
-from mod_ws.server.static_files import StaticTarget, content_type, directory_listing, resolve_static_path
+from mod_ws.server.static_files import (
+    StaticTarget,
+    content_type,
+    directory_listing,
+    not_modified_since,
+    resolve_static_path,
+)
 
 
 @pytest.fixture
@@ -214,3 +220,11 @@ def test_file_asked_for_as_a_directory_is_not_found(root):
     """`/file.txt/` names a directory; a file there is not it (as other servers answer)."""
     assert status_of(root, "/file.txt/") == 404
     assert status_of(root, "/sub/nested.txt/") == 404
+
+
+def test_not_modified_since_compares_whole_seconds_and_ignores_bad_dates():
+    assert not_modified_since("Sun, 06 Nov 1994 08:49:37 GMT", 784111777.9)
+    assert not not_modified_since("Sun, 06 Nov 1994 08:49:36 GMT", 784111777.0)
+    assert not not_modified_since(None, 0) and not not_modified_since("", 0)
+    assert not not_modified_since("yesterday", 0)
+    assert not not_modified_since("Sun, 06 Nov 1994 08:49:37", 0)  # no zone: not an HTTP date

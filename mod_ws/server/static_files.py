@@ -7,6 +7,7 @@ the server was told to follow symlinks out of the root.
 
 from __future__ import annotations
 
+import email.utils
 import html
 import mimetypes
 from dataclasses import dataclass
@@ -102,3 +103,18 @@ def directory_listing(directory: Path, url_path: str) -> bytes:
         f"<body><h1>Index of {title}</h1><ul>\n" + "\n".join(rows) + "\n</ul></body></html>\n"
     )
     return page.encode("utf-8")
+
+
+def not_modified_since(if_modified_since: str | None, mtime: float) -> bool:
+    """Does an If-Modified-Since value (RFC 9110 section 13.1.3) hold for a file last
+    modified at `mtime`? HTTP dates have whole seconds; a date that does not parse is
+    ignored, as the RFC says."""
+    if not if_modified_since:
+        return False
+    try:
+        since = email.utils.parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since is None or since.tzinfo is None:
+        return False
+    return int(mtime) <= since.timestamp()

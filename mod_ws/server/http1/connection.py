@@ -39,7 +39,12 @@ from mod_ws.server.config import ServerConfig
 from mod_ws.server.http1.request_head import RequestHead, check_head_start, parse_request_head
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
 from mod_ws.server.request import Connection, WebSocketRequest
-from mod_ws.server.static_files import content_type, directory_listing, resolve_static_path
+from mod_ws.server.static_files import (
+    content_type,
+    directory_listing,
+    not_modified_since,
+    resolve_static_path,
+)
 from mod_ws.server.transport import Transport
 
 _logger = logging.getLogger("mod_ws.http")
@@ -234,10 +239,15 @@ class ConnectionHandler:
             raise HttpError(HTTP_STATUS_FORBIDDEN, f"cannot read {path}: {e.strerror}") from None
         with file:
             stat = target.path.stat()
+            last_modified = ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True))
+            if not_modified_since(head.headers.get("If-Modified-Since"), stat.st_mtime):
+                self._send(304, [last_modified, ("Cache-Control", "no-cache")] + connection_header)
+                self._log_access(head, 304)
+                return keep_alive
             headers = [
                 ("Content-Type", content_type(target.path)),
                 ("Content-Length", str(stat.st_size)),
-                ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True)),
+                last_modified,
                 ("Cache-Control", "no-cache"),
             ] + connection_header
             self._send(200, headers)
