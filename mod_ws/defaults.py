@@ -26,5 +26,8 @@ LINGER_TIMEOUT = 2.0
 TLS_MODULES = ("pyopenssl", "ssl")
 TLS_MODULE = "pyopenssl"
 
+# CGI: seconds a CGI program may run before it is killed (504).
+CGI_TIMEOUT = 30.0
+
 # Shutdown.
 SHUTDOWN_TIMEOUT = 5.0  # seconds to wait for connection threads to finish

@@ -31,13 +31,6 @@ PROG = "mod_ws"
 LOG_LEVEL_CHOICES = ("fine", "debug", "info", "warning", "warn", "error", "critical")
 DEFLATE_LOG_LEVEL_CHOICES = ("debug", "info", "warning", "warn", "error", "critical")
 
-# Features whose options are accepted (so pywebsocket3 command lines parse) but
-# which this release cannot honour yet. One row per feature: when a feature is
-# implemented, delete its row and the options start working.
-_UNIMPLEMENTED_FEATURES: dict[str, tuple[str, ...]] = {
-    "CGI": ("cgi_paths",),
-}
-
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
 _ACCEPTED_SECTIONS = frozenset({"pywebsocket", "mod_ws"})
@@ -311,7 +304,11 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(handlers, "--handler-encoding", dest="handler_encoding", type=_codec_name, default=None,
          help="text encoding of handler files (default: the locale's)")
     _add(handlers, "-x", "--cgi-paths", dest="cgi_paths", default=None,
-         help="comma-separated CGI paths under the document root (not supported yet)")
+         help="comma-separated URL paths under the document root whose executable files "
+         "run as CGI programs (e.g. /cgi-bin,/htbin; / for all)")
+    _add(handlers, "--cgi-timeout", dest="cgi_timeout", type=_float_at_least(0, inclusive=False),
+         default=defaults.CGI_TIMEOUT,
+         help="seconds a CGI program may run before it is killed (504) (default: %(default)s)")
 
     security = parser.add_argument_group("TLS and authentication")
     _add(security, "-t", "--tls", dest="use_tls", action="store_true",
@@ -383,18 +380,6 @@ def _reject_leftovers(leftovers: list[str]) -> None:
     raise OptionError(f"unexpected argument {word!r}")
 
 
-def _reject_unimplemented(parser: argparse.ArgumentParser, options: argparse.Namespace) -> None:
-    """Refuse options of features this release lacks, rather than silently ignore them."""
-    by_dest = {action.dest: action for action in parser._actions}
-    for feature, dests in _UNIMPLEMENTED_FEATURES.items():
-        for dest in dests:
-            if getattr(options, dest) != parser.get_default(dest):
-                raise OptionError(
-                    f"{_display_name(by_dest[dest])} is not supported yet "
-                    f"({feature} arrives in a later release)"
-                )
-
-
 def _check_tls(options: argparse.Namespace) -> None:
     """TLS options that only make sense together (the files are checked at start-up)."""
     if options.use_tls:
@@ -439,7 +424,6 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     options, leftovers = parser.parse_known_args(args)
     try:
         _reject_leftovers(leftovers)
-        _reject_unimplemented(parser, options)
         _check_tls(options)
         _check_basic_auth(options)
         _check_paths(options)

@@ -18,6 +18,7 @@ from mod_ws.exceptions import DispatchException
 from mod_ws.logging_setup import configure_logging, start_thread_monitor
 from mod_ws.options import PROG, parse_options
 from mod_ws.server.basic_auth import expected_authorization
+from mod_ws.server.cgi import normalize_cgi_paths
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.listener import ServerStartError, WebSocketServer, format_address
 from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
@@ -83,6 +84,8 @@ def build_server(options: argparse.Namespace) -> WebSocketServer:
         transport_factory=transport_factory,
         basic_auth=(expected_authorization(options.basic_auth_credential)
                     if options.use_basic_auth else None),
+        cgi_paths=normalize_cgi_paths(options.cgi_paths),
+        cgi_timeout=options.cgi_timeout,
     )
     return WebSocketServer(config, options.server_host, options.port,
                            options.request_queue_size, options.shutdown_timeout)

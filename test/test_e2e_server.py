@@ -83,10 +83,6 @@ def test_tls_without_its_key_exits_2_naming_the_missing_option():
     assert_start_up_error(result, "--tls needs --private-key")
 
 
-def test_an_unimplemented_option_exits_2_saying_not_supported_yet():
-    result = run_mod_ws("-H", "127.0.0.1", "-p", "0", "--cgi-paths", "/cgi-bin")
-    assert_start_up_error(result, "--cgi-paths", "not supported yet")
-
 
 def test_nonexistent_document_root_exits_2_naming_it(tmp_path):
     missing = tmp_path / "does-not-exist"

@@ -51,6 +51,7 @@ EXPECTED_DEFAULTS = {
     "send_timeout": 30.0,
     "document_root": ".",
     "cgi_paths": None,
+    "cgi_timeout": 30.0,
     "use_tls": False,
     "private_key": None,
     "certificate": None,
@@ -226,18 +227,10 @@ def test_handler_paths_are_not_checked_for_existence_here() -> None:
     assert (options.websock_handlers, options.scan_dir) == ("nowhere", "nowhere/sub")
 
 
-@pytest.mark.parametrize(
-    ("argv", "option", "feature"),
-    [
-        (["-x", "/cgi"], "--cgi-paths", "CGI"),
-    ],
-)
-def test_options_of_unimplemented_features_are_refused(
-    capsys: pytest.CaptureFixture[str], argv: list[str], option: str, feature: str
-) -> None:
-    assert error_line(capsys, argv) == (
-        f"mod_ws: error: {option} is not supported yet ({feature} arrives in a later release)"
-    )
+def test_cgi_options_parse_and_a_bad_timeout_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    options = parse_options(["-x", "/cgi-bin,/htbin", "--cgi-timeout", "2.5"])
+    assert (options.cgi_paths, options.cgi_timeout) == ("/cgi-bin,/htbin", 2.5)
+    assert error_line(capsys, ["--cgi-timeout", "0"]).startswith("mod_ws: error: --cgi-timeout: 0 is out of range")
 
 
 def test_basic_auth_credential_without_a_colon_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,18 +297,16 @@ def test_flag_in_config_file_left_unset_by_false_words(word: str) -> None:
     assert parse_options(["--config", name]).allow_handlers_outside_root_dir is False
 
 
-def test_flag_false_in_config_file_does_not_trip_the_unimplemented_check() -> None:
+def test_flags_false_in_config_file_leave_their_features_off() -> None:
     name = write_config("config.ini", "tls = false\nbasic_auth = no\n")
-    assert parse_options(["--config", name]).use_tls is False
+    options = parse_options(["--config", name])
+    assert options.use_tls is False and options.use_basic_auth is False
 
 
-def test_an_unimplemented_option_in_a_config_file_is_refused(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    name = write_config("config.ini", "[pywebsocket]\ncgi_paths = /cgi-bin\n")
-    assert error_line(capsys, ["--config", name]) == (
-        "mod_ws: error: --cgi-paths is not supported yet (CGI arrives in a later release)"
-    )
+def test_cgi_options_in_a_config_file() -> None:
+    name = write_config("config.ini", "[pywebsocket]\ncgi_paths = /\ncgi_timeout = 3\n")
+    options = parse_options(["--config", name])
+    assert (options.cgi_paths, options.cgi_timeout) == ("/", 3.0)
 
 
 @pytest.mark.parametrize(

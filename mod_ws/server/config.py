@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mod_ws.defaults import (
+    CGI_TIMEOUT,
     CLOSE_TIMEOUT,
     MAX_MESSAGE_SIZE,
     MAX_REQUEST_HEADER_SIZE,
@@ -37,6 +38,9 @@ class ServerConfig:
     follow_symlinks_out: bool = False
     # The Authorization value every request must carry (mod_ws.server.basic_auth), or None.
     basic_auth: bytes | None = None
+    # URL path prefixes whose executable files run as CGI programs (mod_ws.server.cgi).
+    cgi_paths: list[str] = field(default_factory=list)
+    cgi_timeout: float = CGI_TIMEOUT
     # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
     transport_factory: TransportFactory = SocketTransport
     _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,

@@ -49,15 +49,11 @@ def content_type(path: Path) -> str:
     return guessed
 
 
-def _is_within(path: Path, directory: Path) -> bool:
-    return path == directory or directory in path.parents
+def path_segments(url_path: str) -> tuple[str, list[str]]:
+    """A URL path (no query) decoded, and its segments without empty or "." ones.
 
-
-def resolve_static_path(root: Path, url_path: str, follow_symlinks_out: bool = False) -> StaticTarget:
-    """Maps a URL path (no query) to a file under `root` (already resolved).
-
-    Raises HttpError 400 for an undecodable path, 403 for one that escapes the root,
-    404 for one that does not exist.
+    Raises HttpError 400 for an undecodable path and 403 for one that would escape the
+    document root ("..", backslashes).
     """
     try:
         decoded = unquote(url_path, errors="strict")
@@ -68,12 +64,27 @@ def resolve_static_path(root: Path, url_path: str, follow_symlinks_out: bool = F
     segments = [s for s in decoded.split("/") if s not in ("", ".")]
     if ".." in segments or any("\\" in s for s in segments):
         raise HttpError(HTTP_STATUS_FORBIDDEN, f"path {url_path!r} escapes the document root")
+    return decoded, segments
+
+
+def is_within(path: Path, directory: Path) -> bool:
+    """Is `path` `directory` itself or somewhere below it?"""
+    return path == directory or directory in path.parents
+
+
+def resolve_static_path(root: Path, url_path: str, follow_symlinks_out: bool = False) -> StaticTarget:
+    """Maps a URL path (no query) to a file under `root` (already resolved).
+
+    Raises HttpError 400 for an undecodable path, 403 for one that escapes the root,
+    404 for one that does not exist.
+    """
+    decoded, segments = path_segments(url_path)
     candidate = root.joinpath(*segments)
     try:
         real = candidate.resolve(strict=True)
     except (OSError, RuntimeError):
         raise HttpError(HTTP_STATUS_NOT_FOUND, f"{url_path} not found") from None
-    if not follow_symlinks_out and not _is_within(real, root):
+    if not follow_symlinks_out and not is_within(real, root):
         raise HttpError(HTTP_STATUS_FORBIDDEN, f"{url_path} leads outside the document root")
     if real.is_dir():
         if not decoded.endswith("/"):

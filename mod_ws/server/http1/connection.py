@@ -35,6 +35,7 @@ from mod_ws.protocol.closing import FAILED
 from mod_ws.server import session
 from mod_ws.server.accept import accept_websocket
 from mod_ws.server.basic_auth import check_authorization
+from mod_ws.server.cgi import CgiScript, cgi_environment, find_cgi_script, request_body_length, run_cgi
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.http1.request_head import RequestHead, check_head_start, parse_request_head
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
@@ -208,6 +209,13 @@ class ConnectionHandler:
             return self._accept_websocket(head, resource) or False
         if wants_websocket(head.headers):
             raise HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
+        if self.config.cgi_paths and head.method in ("GET", "HEAD", "POST"):
+            path, _, query = resource.partition("?")
+            script = find_cgi_script(self.config.document_root, self.config.cgi_paths,
+                                     path.split("#", 1)[0], self.config.follow_symlinks_out)
+            if script is not None:
+                self._serve_cgi(head, script, query)
+                return False
         if head.method in ("GET", "HEAD"):
             return self._serve_static(head, resource)
         if head.method in _KNOWN_METHODS:
@@ -256,6 +264,31 @@ class ConnectionHandler:
                     self.connection.write(chunk)
         self._log_access(head, 200)
         return keep_alive
+
+    # CGI programs.
+
+    def _serve_cgi(self, head: RequestHead, script: CgiScript, query: str) -> None:
+        """Runs a CGI program for the request and sends its answer (then the connection
+        closes: the program's output has no framing of its own to keep it alive)."""
+        config = self.config
+        length = request_body_length(head.method, head.headers)
+        body = b""
+        if length:
+            try:
+                body = bytes(self.connection.reader.read_exact(
+                    length, time.monotonic() + config.request_timeout))
+            except TimeoutError:
+                raise HttpError(HTTP_STATUS_REQUEST_TIMEOUT, f"request body of {length} bytes "
+                                f"not received within {config.request_timeout:g} s") from None
+        env = cgi_environment(script, head.method, query, head.headers, head.headers.items(),
+                              self.connection.local_addr, self.connection.remote_addr,
+                              head.version_string, self.transport.secure, length,
+                              config.document_root)
+        answer = run_cgi(script, env, body, config.cgi_timeout)
+        self._send(answer.status, answer.headers + [("Content-Length", str(len(answer.body))),
+                                                    ("Connection", "close")],
+                   b"" if head.method == "HEAD" else answer.body)
+        self._log_access(head, answer.status)
 
     @staticmethod
     def _keeps_alive(head: RequestHead) -> bool:
