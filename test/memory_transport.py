@@ -53,6 +53,9 @@ class MemoryTransport:
     def half_close(self) -> None:
         self.half_closed = True
 
+    def finish(self) -> None:
+        pass
+
     def abort(self) -> None:
         self.broken = True
 

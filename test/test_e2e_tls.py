@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import websocket  # websocket-client
+import wsraw
 from conftest import ROOT, run_mod_ws
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
@@ -236,3 +237,25 @@ def test_bad_key_or_certificate_files_are_one_line_start_up_errors(args, words, 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mod_ws: error: ") and words in lines[0], lines
+
+
+def test_a_clean_close_ends_with_close_notify(make_server, handlers, tls_module):
+    """The server's last TLS record after the closing handshake is close_notify, so the
+    client's read ends cleanly (b"") instead of with an unexpected EOF."""
+    server, _ = start(make_server, handlers, tls_module)
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    with client_context().wrap_socket(raw, server_hostname="localhost",
+                                      suppress_ragged_eofs=False) as tls:
+        tls.sendall(wsraw.handshake_request("/echo"))
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += tls.recv(4096)
+        assert data.startswith(b"HTTP/1.1 101 ")
+        tls.sendall(wsraw.encode_frame(wsraw.OP_CLOSE, b"\x03\xe8", mask=True))
+        rest = data.split(b"\r\n\r\n", 1)[1]
+        while True:
+            chunk = tls.recv(4096)  # raises ssl.SSLEOFError on an EOF without close_notify
+            if not chunk:
+                break
+            rest += chunk
+        assert rest == b"\x88\x02\x03\xe8"

@@ -393,13 +393,17 @@ class TlsTransport:
         finally:
             view.release()
 
-    def half_close(self) -> None:
-        """Sends close_notify (best effort, without waiting), then ends our direction."""
+    def finish(self) -> None:
+        """Sends close_notify (best effort, without waiting for the peer's)."""
         with self._lock:
             try:
                 self._engine.close_notify()
             except (_WantRead, _WantWrite, OSError, ValueError):
                 pass
+
+    def half_close(self) -> None:
+        """Sends close_notify, then ends our direction."""
+        self.finish()
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError:

@@ -76,6 +76,11 @@ class Transport(Protocol):
         """Ends our direction (TCP FIN; TLS also sends close_notify); reads go on."""
         ...
 
+    def finish(self) -> None:
+        """Says goodbye at the transport's own level before a clean close (TLS sends
+        close_notify, without waiting); TCP has nothing to add."""
+        ...
+
     def abort(self) -> None:
         """Ends both directions at once and wakes every thread blocked on them."""
         ...
@@ -143,6 +148,9 @@ class SocketTransport:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError:
             pass
+
+    def finish(self) -> None:
+        pass
 
     def abort(self) -> None:
         try:

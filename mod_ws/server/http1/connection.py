@@ -82,6 +82,7 @@ class ConnectionHandler:
     def run(self) -> None:
         try:
             self._serve()
+            self.transport.finish()  # a clean end: TLS says close_notify
         except ConnectionTerminatedException as e:
             _logger.debug("%s: %s", self.connection.remote_addr, e)
         except OSError as e:
