@@ -33,6 +33,7 @@ import resource
 import selectors
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -66,6 +67,11 @@ DEFLATE_SIZE = 64 * 1024
 PIPELINE_DEPTH = 64
 PIPE16_CONNECTIONS = 16
 SOCKET_TIMEOUT = 10.0  # no single blocking call waits longer than this
+# --tls: every server serves over TLS with the test certificate in cert/, and the
+# client verifies it against the test CA; only these scenarios run over TLS.
+CERT_DIR = os.path.join(REPO_ROOT, "cert")
+TLS_SCENARIOS = ("seq", "big", "handshake")
+TLS_CLIENT: ssl.SSLContext | None = None
 RECV_SIZE = 262144
 CLOSE_WAIT = 3.0  # how long a client waits for the server's TCP close after the handshake
 
@@ -463,7 +469,24 @@ def upgrade_request(port: int, extensions: str | None) -> bytes:
 def tcp_connect(port: int) -> socket.socket:
     sock = socket.create_connection((HOST, port), timeout=SOCKET_TIMEOUT)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if TLS_CLIENT is not None:  # the TLS handshake happens here, bounded by the timeout
+        try:
+            sock = TLS_CLIENT.wrap_socket(sock, server_hostname=HOST)
+        except BaseException:
+            sock.close()
+            raise
     return sock
+
+
+def tls_server_args(name: str) -> list[str]:
+    """What each server is started with under --tls (nothing without it)."""
+    if TLS_CLIENT is None:
+        return []
+    key = os.path.join(CERT_DIR, "server-key.pem")
+    cert = os.path.join(CERT_DIR, "server.pem")
+    if name in ("mod_ws", "mod_ws-pure", "pywebsocket3"):
+        return ["--tls", "-k", key, "-c", cert]
+    return ["--tls", cert, key]  # bench/websockets_server.py, bench/raw_echo_server.py
 
 
 def ws_connect(port: int, offer: str | None = None) -> WsConn:
@@ -611,6 +634,7 @@ class ServerProcess:
             self.argv = [py, os.path.join(BENCH_DIR, "raw_echo_server.py"), "--port", "0"]
         else:
             raise ValueError(name)
+        self.argv += tls_server_args(name)
         self.proc: subprocess.Popen | None = None
         self.stop_info: dict | None = None
 
@@ -1351,6 +1375,16 @@ def summarize(results: dict, servers: list[str], ours: str = "mod_ws") -> list[d
             return
         lines.append({"target": text, "met": ok, "detail": detail})
 
+    if TLS_CLIENT is not None:
+        # Over TLS: the 1 MiB echo and the handshakes at least the websockets library's.
+        for scenario, name, unit, text in (
+                ("big", "mb_per_s", "MB/s", "1 MiB over wss: MB/s >= websockets"),
+                ("handshake", "per_s", "/s", "TLS handshakes/s >= websockets")):
+            mine, theirs = get(scenario, name), get(scenario, name, "websockets")
+            target([scenario], text, mine is not None and theirs is not None and mine >= theirs,
+                   f"{ours} {mine:,.1f} {unit}; " + ratios(scenario, name)
+                   if mine is not None else f"no {ours} figure")
+        return lines
     # 1. Sequential: server CPU per message within 1.1x of the raw floor.
     cpu = get("seq", "server_cpu_us_per_msg")
     floor = get("seq", "server_cpu_us_per_msg", "raw")
@@ -1568,6 +1602,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", default="auto", metavar="CLIENT:SERVER",
                         help="CPUs for the client and for every server (default 'auto': the "
                         "first and the last CPU; 'off' leaves placement to the scheduler)")
+    parser.add_argument("--tls", action="store_true",
+                        help="every server over TLS (wss://; the raw floor over plain TLS) "
+                        "with cert/'s test certificate; scenarios: " + ", ".join(TLS_SCENARIOS))
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
     client_cpus, server_cpus = parse_pin(args.pin)
@@ -1577,6 +1614,14 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, CLIENT_CPUS)
     servers = parse_list(args.servers, ALL_SERVERS, "server")
     scenarios = parse_list(args.scenarios, ALL_SCENARIOS, "scenario")
+    if args.tls:
+        global TLS_CLIENT
+        if args.scenarios == parser.get_default("scenarios"):
+            scenarios = list(TLS_SCENARIOS)
+        others = [s for s in scenarios if s not in TLS_SCENARIOS]
+        if others:
+            raise SystemExit(f"bench.py: --tls runs only {', '.join(TLS_SCENARIOS)} (not {', '.join(others)})")
+        TLS_CLIENT = ssl.create_default_context(cafile=os.path.join(CERT_DIR, "ca.pem"))
     limits = QUICK if args.quick else FULL
     if args.time is not None:
         t = max(0.1, min(args.time, 120.0))
@@ -1595,7 +1640,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     t_start = time.perf_counter()
     results: dict[str, dict[str, dict]] = {}
-    mode = "quick" if args.quick else "full"
+    mode = ("quick" if args.quick else "full") + (", TLS" if args.tls else "")
     pinning = (f"client on CPU {min(CLIENT_CPUS)}, servers on CPU {min(SERVER_CPUS)}"
                if CLIENT_CPUS else "unpinned")
     print(f"bench: {mode} run; servers {', '.join(servers)}; {pinning}; logs in {log_dir}",

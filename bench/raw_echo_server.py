@@ -13,6 +13,7 @@ on stderr once ready. Stops on SIGTERM or SIGINT.
 import argparse
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -70,10 +71,27 @@ def serve_connection(sock):
         sock.close()
 
 
+def serve_tls_connection(sock, context):
+    """serve_connection over TLS; the handshake on this connection's thread."""
+    try:
+        sock = context.wrap_socket(sock, server_side=True)
+    except (OSError, ssl.SSLError):
+        sock.close()
+        return
+    serve_connection(sock)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
+                        help="the same echo over TLS (the standard library's ssl, a TLS handshake "
+                        "on each connection's own thread)")
     args = parser.parse_args()
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", args.port))
@@ -100,7 +118,9 @@ def main():
             continue
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=serve_connection, args=(sock,), daemon=True).start()
+        target = serve_connection if context is None else serve_tls_connection
+        args_ = (sock,) if context is None else (sock, context)
+        threading.Thread(target=target, args=args_, daemon=True).start()
     return 0
 
 

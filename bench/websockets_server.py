@@ -10,6 +10,7 @@ keepalive pings; messages up to 4 MiB. Stops on SIGTERM or SIGINT.
 
 import argparse
 import asyncio
+import ssl
 import signal
 import sys
 
@@ -21,7 +22,7 @@ async def echo(connection):
         await connection.send(message)
 
 
-async def main(port, deflate):
+async def main(port, deflate, tls):
     stop = asyncio.get_running_loop().create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(signum, stop.set_result, None)
@@ -33,6 +34,7 @@ async def main(port, deflate):
         max_size=4 * 1024 * 1024,
         ping_interval=None,
         close_timeout=2,
+        ssl=tls,
     ) as server:
         bound = server.sockets[0].getsockname()
         print(f"websockets_server: listening on {bound[0]}:{bound[1]}", file=sys.stderr,
@@ -44,5 +46,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--deflate", action="store_true")
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve wss:// with these PEM files")
     args = parser.parse_args()
-    asyncio.run(main(args.port, args.deflate))
+    context = None
+    if args.tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*args.tls)
+    asyncio.run(main(args.port, args.deflate, context))

@@ -468,6 +468,9 @@ def make_tls_factory(config: TlsConfig, handshake_timeout: float,
         try:
             _wait(sock, _READABLE, deadline)
             first = sock.recv(_PEEK_SIZE, socket.MSG_PEEK)
+            if not first:  # connected and closed without a byte (a port probe, say)
+                _logger.debug("%s: closed before the TLS handshake began", peer)
+                raise ConnectionResetError("closed before the TLS handshake began")
             if _looks_like_plain_http(first):
                 _logger.warning("%s: plain HTTP on the TLS port (%r...): answered 400", peer, first)
                 _answer_and_drain(sock, _PLAIN_HTTP_ANSWER)
@@ -480,6 +483,8 @@ def make_tls_factory(config: TlsConfig, handshake_timeout: float,
         except TlsHandshakeError as e:
             if str(e) != "plain HTTP on the TLS port":
                 _logger.warning("%s: TLS handshake failed: %s", peer, e)
+            raise
+        except ConnectionResetError:
             raise
         except OSError as e:
             _logger.info("%s: connection lost during the TLS handshake: %s", peer, e)
