@@ -259,3 +259,26 @@ def test_a_clean_close_ends_with_close_notify(make_server, handlers, tls_module)
                 break
             rest += chunk
         assert rest == b"\x88\x02\x03\xe8"
+
+
+@pytest.mark.parametrize("offered, selected", [(["h2", "http/1.1"], "http/1.1"), (["h2"], None), ([], None)])
+def test_alpn_selects_http_1_1_when_offered(make_server, handlers, tls_module, offered, selected):
+    server, _ = start(make_server, handlers, tls_module)
+    context = client_context()
+    if offered:
+        context.set_alpn_protocols(offered)
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    with context.wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.selected_alpn_protocol() == selected
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_tls_1_2_and_1_3_are_spoken(make_server, handlers, tls_module, version):
+    server, base = start(make_server, handlers, tls_module)
+    context = client_context()
+    context.minimum_version = context.maximum_version = version
+    with connect(f"{base}/echo", ssl=context, open_timeout=TIMEOUT) as ws:
+        ws.send("v")
+        assert ws.recv(timeout=TIMEOUT) == "v"
+        assert ws.socket.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
+                                       ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
