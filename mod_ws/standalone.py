@@ -50,15 +50,25 @@ def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
     return dispatcher
 
 
+def tls_file(options: argparse.Namespace, path: str | None) -> str | None:
+    """A TLS file option's path. A relative one is looked up under the document root
+    first, where pywebsocket3 (which changes into the document root before opening
+    them) finds it, then in the current directory."""
+    if path is None or Path(path).is_absolute():
+        return path
+    under_root = Path(options.document_root) / path
+    return str(under_root) if under_root.is_file() else path
+
+
 def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
     """Plain TCP, or TLS with the files the options name (checked here, once)."""
     if not options.use_tls:
         return SocketTransport
     tls = TlsConfig(
-        certificate=options.certificate,
-        private_key=options.private_key,
+        certificate=tls_file(options, options.certificate),
+        private_key=tls_file(options, options.private_key),
         client_auth=options.tls_client_auth,
-        client_ca=options.tls_client_ca,
+        client_ca=tls_file(options, options.tls_client_ca),
         client_cert_optional=options.tls_client_cert_optional,
         module=options.tls_module,
     )

@@ -282,3 +282,16 @@ def test_tls_1_2_and_1_3_are_spoken(make_server, handlers, tls_module, version):
         assert ws.recv(timeout=TIMEOUT) == "v"
         assert ws.socket.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
                                        ssl.TLSVersion.TLSv1_3: "TLSv1.3"}[version]
+
+
+def test_relative_tls_paths_are_found_under_the_document_root_as_pywebsocket3_finds_them(
+        make_server, handlers, tls_module):
+    """pywebsocket3 changes into the document root before opening -k and -c."""
+    for name in ("server.pem", "server-key.pem"):
+        (handlers / name).write_bytes((CERT / name).read_bytes())
+    server = make_server("-d", handlers, "--tls", "-k", "server-key.pem", "-c", "server.pem",
+                         "--tls-module", tls_module)
+    with connect(f"wss://localhost:{server.port}/echo", ssl=client_context(),
+                 open_timeout=TIMEOUT) as ws:
+        ws.send("found")
+        assert ws.recv(timeout=TIMEOUT) == "found"
