@@ -17,7 +17,6 @@ writable) runs outside it: a reader waiting for data never stops a writer.
 from __future__ import annotations
 
 import logging
-import select
 import socket
 import ssl
 import threading
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from mod_ws.defaults import TLS_MODULE, TLS_MODULES
-from mod_ws.server.transport import Transport, TransportFactory
+from mod_ws.server.transport import READABLE, WRITABLE, Transport, TransportFactory, wait_for
 
 _logger = logging.getLogger(__name__)
 
@@ -48,8 +47,6 @@ _TLS_HANDSHAKE_RECORD = 0x16
 _DRAIN_SECONDS = 1.0
 _DRAIN_LIMIT = 1 << 16
 
-_READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
-_WRITABLE = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
 
 
 class TlsSetupError(Exception):
@@ -321,22 +318,6 @@ class _StdlibEngine:
 # --- the transport --------------------------------------------------------------------
 
 
-def _wait(sock: socket.socket, events: int, deadline: float | None) -> None:
-    """Waits for `events` on `sock`; TimeoutError once `deadline` passes (None: no bound)."""
-    poller = select.poll()
-    poller.register(sock, events)
-    while True:
-        if deadline is None:
-            if poller.poll():
-                return
-            continue
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("deadline passed")
-        if poller.poll(remaining * 1000.0):
-            return
-
-
 class TlsTransport:
     """A Transport over one TLS connection (see the module docstring for the locking)."""
 
@@ -355,10 +336,10 @@ class TlsTransport:
                 try:
                     return call(*args)
                 except _WantRead:
-                    events = _READABLE
+                    events = READABLE
                 except _WantWrite:
-                    events = _WRITABLE
-            _wait(self.socket, events, deadline)
+                    events = WRITABLE
+            wait_for(self.socket, events, deadline)
 
     def handshake(self, deadline: float) -> None:
         self._run(self._engine.handshake, deadline=deadline)
@@ -466,7 +447,7 @@ def make_tls_factory(config: TlsConfig, handshake_timeout: float,
         deadline = time.monotonic() + handshake_timeout
         sock.setblocking(False)
         try:
-            _wait(sock, _READABLE, deadline)
+            wait_for(sock, READABLE, deadline)
             first = sock.recv(_PEEK_SIZE, socket.MSG_PEEK)
             if not first:  # connected and closed without a byte (a port probe, say)
                 _logger.debug("%s: closed before the TLS handshake began", peer)
@@ -503,7 +484,7 @@ def _answer_and_drain(sock: socket.socket, answer: bytes) -> None:
         sock.shutdown(socket.SHUT_WR)
         drained = 0
         while drained < _DRAIN_LIMIT:
-            _wait(sock, _READABLE, deadline)
+            wait_for(sock, READABLE, deadline)
             data = sock.recv(65536)
             if not data:
                 return

@@ -33,7 +33,8 @@ FIRST_RECV_SIZE = 479
 # mod_ws/_speedups.c); larger ones would hold it for too long.
 NOWAIT_SEND_LIMIT = 16384
 
-_READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
+WRITABLE = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
 
 
 class Transport(Protocol):
@@ -95,11 +96,16 @@ class Transport(Protocol):
 TransportFactory = Callable[[socket.socket], Transport]
 
 
-def wait_readable(sock: socket.socket, deadline: float) -> None:
-    """Waits until `sock` has something to read (or has failed), or raises TimeoutError."""
+def wait_for(sock: socket.socket, events: int, deadline: float | None) -> None:
+    """Waits until `sock` is ready for `events` (READABLE, WRITABLE; a failed socket is
+    ready for both), or raises TimeoutError once `deadline` passes (None: no bound)."""
     poller = select.poll()
-    poller.register(sock, _READABLE)
+    poller.register(sock, events)
     while True:
+        if deadline is None:
+            if poller.poll():
+                return
+            continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("deadline passed")
@@ -119,7 +125,7 @@ class SocketTransport:
         self.sendall = sock.sendall if send_nowait is None else self._sendall_nowait_first
 
     def recv_within(self, size: int, deadline: float) -> bytes:
-        wait_readable(self.socket, deadline)
+        wait_for(self.socket, READABLE, deadline)
         return self.socket.recv(size)
 
     def recv_ready(self, size: int) -> bytes | None:
