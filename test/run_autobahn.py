@@ -2,15 +2,25 @@
 
     python test/run_autobahn.py                          # groups 1-7 and 10 (CI)
     python test/run_autobahn.py --cases '*' --unimplemented-fails   # the full suite
+    python test/run_autobahn.py --tls [--tls-module pyopenssl|ssl] [ARGS]   # over wss://
 
 Starts `python -m mod_ws` on a free loopback port, runs ../shared/autobahn/run against
 its /echo handler with the remaining arguments (default: `--exclude 9.*,12.*,13.*`),
 stops the server by its PID and exits with the suite's status. Reports land in
 /tmp/autobahn-reports/mod_ws.
+
+--tls starts the server with --tls and the test certificate in cert/ (with
+--tls-module MODULE, default pyopenssl). The suite's client speaks only ws://, so a
+TLS-terminating shim (test/tls_shim.py) listens on another free loopback port and relays
+each plain connection over its own TLS connection to the server, verified against
+cert/ca.pem for "localhost"; the suite runs against ws://127.0.0.1:SHIM_PORT/echo.
+Reports then land in /tmp/autobahn-reports/mod_ws-tls (unless --outdir is given), so a
+TLS run and a plain run do not overwrite each other's.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -19,14 +29,19 @@ import threading
 import time
 from pathlib import Path
 
+from tls_shim import TLSShim
+
 ROOT = Path(__file__).resolve().parent.parent
 AUTOBAHN = ROOT.parent / "shared" / "autobahn" / "run"
 START_TIMEOUT = 15.0
+CERT = ROOT / "cert"
+TLS_MODULES = ("pyopenssl", "ssl")
 
 
-def start_server() -> tuple[subprocess.Popen, int]:
+def start_server(extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mod_ws", "-H", "127.0.0.1", "-p", "0", "-d", str(ROOT / "example")],
+        [sys.executable, "-m", "mod_ws", "-H", "127.0.0.1", "-p", "0", "-d", str(ROOT / "example"),
+         *extra],
         cwd=ROOT, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + START_TIMEOUT
@@ -45,17 +60,55 @@ def start_server() -> tuple[subprocess.Popen, int]:
     sys.exit("run_autobahn: the server did not start")
 
 
+def split_tls_options(argv: list[str]) -> tuple[str | None, list[str]]:
+    """Takes --tls and --tls-module MODULE out of argv; returns (the TLS module or None
+    without --tls, the arguments left for the suite)."""
+    tls, module, module_given, rest = False, "pyopenssl", False, []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--tls":
+            tls = True
+        elif arg == "--tls-module" or arg.startswith("--tls-module="):
+            module = arg.partition("=")[2] if "=" in arg else next(args, "")
+            module_given = True
+            if module not in TLS_MODULES:
+                sys.exit(f"run_autobahn: --tls-module must be one of {', '.join(TLS_MODULES)}")
+        else:
+            rest.append(arg)
+    if module_given and not tls:
+        sys.exit("run_autobahn: --tls-module needs --tls")
+    return (module if tls else None), rest
+
+
 def main(argv: list[str]) -> int:
     if not AUTOBAHN.exists():
         print(f"run_autobahn: {AUTOBAHN} not found", file=sys.stderr)
         return 2
+    tls_module, argv = split_tls_options(argv)
     args = argv or ["--exclude", "9.*,12.*,13.*"]
-    proc, port = start_server()
+    if tls_module is None:
+        proc, port = start_server()
+    else:
+        proc, port = start_server(("--tls", "--private-key", str(CERT / "server-key.pem"),
+                                   "--certificate", str(CERT / "server.pem"),
+                                   "--tls-module", tls_module))
+        if not any(a == "--outdir" or a.startswith("--outdir=") for a in args):
+            out = Path(os.environ.get("AUTOBAHN_OUT", "/tmp/autobahn-reports")) / "mod_ws-tls"
+            args = [*args, "--outdir", str(out)]
+    shim = None
     try:
+        if tls_module is not None:
+            shim = TLSShim("127.0.0.1", port, cafile=str(CERT / "ca.pem"),
+                           server_hostname="localhost")
+            server_port, port = port, shim.start()
+            print(f"run_autobahn: TLS shim 127.0.0.1:{port} -> TLS to 127.0.0.1:{server_port}"
+                  f" as localhost (server --tls-module {tls_module})", file=sys.stderr, flush=True)
         return subprocess.run(
             [str(AUTOBAHN), f"ws://127.0.0.1:{port}/echo", "--agent", "mod_ws", *args]
         ).returncode
     finally:
+        if shim is not None:
+            shim.stop()
         proc.terminate()
         try:
             proc.wait(10)
