@@ -21,7 +21,6 @@ from mod_ws.server.basic_auth import expected_authorization
 from mod_ws.server.cgi import normalize_cgi_paths
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.listener import ServerStartError, WebSocketServer, format_address
-from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
 from mod_ws.server.transport import SocketTransport, TransportFactory
 
 _logger = logging.getLogger("mod_ws")
@@ -64,6 +63,10 @@ def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
     """Plain TCP, or TLS with the files the options name (checked here, once)."""
     if not options.use_tls:
         return SocketTransport
+    # Imported only when used: pyOpenSSL and cryptography add some 15,000 objects that
+    # every full garbage collection of a plain server would otherwise walk.
+    from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
+
     tls = TlsConfig(
         certificate=tls_file(options, options.certificate),
         private_key=tls_file(options, options.private_key),
@@ -72,8 +75,11 @@ def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
         client_cert_optional=options.tls_client_cert_optional,
         module=options.tls_module,
     )
-    return make_tls_factory(tls, handshake_timeout=options.request_timeout,
-                            send_timeout=options.send_timeout)
+    try:
+        return make_tls_factory(tls, handshake_timeout=options.request_timeout,
+                                send_timeout=options.send_timeout)
+    except TlsSetupError as e:
+        raise ServerStartError(str(e)) from None
 
 
 def build_server(options: argparse.Namespace) -> WebSocketServer:
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(e))
     try:
         server = build_server(options)
-    except (DispatchException, ServerStartError, TlsSetupError) as e:
+    except (DispatchException, ServerStartError) as e:
         return _fail(str(e))
 
     def request_shutdown(signum: int, frame: object) -> None:
