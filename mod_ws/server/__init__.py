@@ -11,6 +11,9 @@
   from the handler's start to the last byte;
 - `request`: the request and connection objects handed to handlers;
 - `static_files`: resolving and describing files under the document root;
+- `tls`: the TLS context (pyOpenSSL or `ssl`) and `TlsTransport`, the TLS side of the seam;
+- `basic_auth`: the HTTP Basic check every request passes with --basic-auth;
+- `cgi`: CGI programs under --cgi-paths;
 - `http1/`: the HTTP/1.1 carrier (request heads, the Upgrade handshake and its 101,
   static files, the connection's life cycle). HTTP/2 and HTTP/3 carriers go beside it.
 
