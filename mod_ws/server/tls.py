@@ -230,9 +230,6 @@ class _PyOpenSSLEngine:
     def send(self, data: bytes) -> int:
         return self._call(self._connection.send, data)
 
-    def pending(self) -> int:
-        return self._connection.pending()
-
     def close_notify(self) -> None:
         self._call(self._connection.shutdown)
 
@@ -242,8 +239,6 @@ class _PyOpenSSLEngine:
             return None
         return cert.to_cryptography().public_bytes(Encoding.DER)
 
-    def version(self) -> str:
-        return self._connection.get_protocol_version_name()
 
 
 def _stdlib_context(config: TlsConfig) -> ssl.SSLContext:
@@ -302,17 +297,12 @@ class _StdlibEngine:
     def send(self, data: bytes) -> int:
         return self._call(self._socket.send, data)
 
-    def pending(self) -> int:
-        return self._socket.pending()
-
     def close_notify(self) -> None:
         self._call(self._socket.unwrap)
 
     def peer_certificate(self) -> bytes | None:
         return self._socket.getpeercert(binary_form=True)
 
-    def version(self) -> str:
-        return self._socket.version() or ""
 
 
 # --- the transport --------------------------------------------------------------------
@@ -404,10 +394,6 @@ class TlsTransport:
         with self._lock:
             der = self._engine.peer_certificate()
         return describe_certificate(der)
-
-    def version(self) -> str:
-        with self._lock:
-            return self._engine.version()
 
 
 _PLAIN_HTTP_BODY = b"400 Bad Request: this port speaks TLS: connect with wss:// or https://\n"
