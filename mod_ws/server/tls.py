@@ -48,7 +48,6 @@ _DRAIN_SECONDS = 1.0
 _DRAIN_LIMIT = 1 << 16
 
 
-
 class TlsSetupError(Exception):
     """The TLS options cannot make a working server: one line naming the file and the fault."""
 
@@ -240,7 +239,6 @@ class _PyOpenSSLEngine:
         return cert.to_cryptography().public_bytes(Encoding.DER)
 
 
-
 def _stdlib_context(config: TlsConfig) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -302,7 +300,6 @@ class _StdlibEngine:
 
     def peer_certificate(self) -> bytes | None:
         return self._socket.getpeercert(binary_form=True)
-
 
 
 # --- the transport --------------------------------------------------------------------
