@@ -32,7 +32,14 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
 from mod_ws.defaults import TLS_MODULE, TLS_MODULES
-from mod_ws.server.transport import READABLE, WRITABLE, Transport, TransportFactory, wait_for
+from mod_ws.server.transport import (
+    READABLE,
+    WRITABLE,
+    SocketEnds,
+    Transport,
+    TransportFactory,
+    wait_for,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -305,7 +312,7 @@ class _StdlibEngine:
 # --- the transport --------------------------------------------------------------------
 
 
-class TlsTransport:
+class TlsTransport(SocketEnds):
     """A Transport over one TLS connection (see the module docstring for the locking)."""
 
     secure = True
@@ -372,19 +379,7 @@ class TlsTransport:
     def half_close(self) -> None:
         """Sends close_notify, then ends our direction."""
         self.finish()
-        try:
-            self.socket.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def abort(self) -> None:
-        try:
-            self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.socket.close()
+        super().half_close()
 
     def peer_certificate(self) -> dict | None:
         """The client's verified certificate, described (see describe_certificate)."""

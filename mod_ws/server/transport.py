@@ -113,7 +113,28 @@ def wait_for(sock: socket.socket, events: int, deadline: float | None) -> None:
             return
 
 
-class SocketTransport:
+class SocketEnds:
+    """How a transport over one socket ends; the plain and the TLS transport share it."""
+
+    socket: socket.socket
+
+    def half_close(self) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def abort(self) -> None:
+        try:
+            self.socket.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class SocketTransport(SocketEnds):
     """A plain TCP socket as a Transport (also the default TransportFactory)."""
 
     secure = False
@@ -149,23 +170,8 @@ class SocketTransport:
             data = data[sent:]
         sock.sendall(data)
 
-    def half_close(self) -> None:
-        try:
-            self.socket.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
     def finish(self) -> None:
         pass
-
-    def abort(self) -> None:
-        try:
-            self.socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self.socket.close()
 
 
 class ByteReader:
