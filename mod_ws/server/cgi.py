@@ -20,17 +20,18 @@ from pathlib import Path
 
 from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,
+    HTTP_STATUS_CONTENT_TOO_LARGE,
+    HTTP_STATUS_GATEWAY_TIMEOUT,
     HTTP_STATUS_INTERNAL_SERVER_ERROR,
+    HTTP_STATUS_LENGTH_REQUIRED,
 )
 from mod_ws.exceptions import HttpError
+from mod_ws.protocol.headers import Headers
 from mod_ws.protocol.opening import HeaderLookup
 from mod_ws.server.static_files import is_within, path_segments
 
 _logger = logging.getLogger(__name__)
 
-HTTP_STATUS_GATEWAY_TIMEOUT = 504
-HTTP_STATUS_LENGTH_REQUIRED = 411
-HTTP_STATUS_CONTENT_TOO_LARGE = 413
 # The largest request body handed to a CGI program.
 MAX_CGI_BODY = 16 * 1024 * 1024
 # Fields never passed on as HTTP_* meta-variables (RFC 3875 section 4.1.18): the body's
@@ -91,8 +92,8 @@ def find_cgi_script(root: Path, cgi_paths: list[str], url_path: str,
     return None
 
 
-def cgi_environment(script: CgiScript, method: str, query: str, headers: HeaderLookup,
-                    items: list[tuple[str, str]], server: tuple[str, int], remote: tuple,
+def cgi_environment(script: CgiScript, method: str, query: str, headers: Headers,
+                    server: tuple[str, int], remote: tuple,
                     protocol: str, secure: bool, body_length: int, root: Path) -> dict[str, str]:
     """The meta-variables of RFC 3875 section 4.1 for one request."""
     env = {
@@ -120,7 +121,7 @@ def cgi_environment(script: CgiScript, method: str, query: str, headers: HeaderL
     content_type = headers.get_all("Content-Type")
     if content_type:
         env["CONTENT_TYPE"] = content_type[0]
-    for name, value in items:
+    for name, value in headers.items():
         if name.lower() in _NOT_PASSED:
             continue
         key = "HTTP_" + name.upper().replace("-", "_")

@@ -281,7 +281,7 @@ class ConnectionHandler:
             except TimeoutError:
                 raise HttpError(HTTP_STATUS_REQUEST_TIMEOUT, f"request body of {length} bytes "
                                 f"not received within {config.request_timeout:g} s") from None
-        env = cgi_environment(script, head.method, query, head.headers, head.headers.items(),
+        env = cgi_environment(script, head.method, query, head.headers,
                               self.connection.local_addr, self.connection.remote_addr,
                               head.version_string, self.transport.secure, length,
                               config.document_root)
