@@ -49,7 +49,6 @@ ALPN_PROTOCOLS = (b"http/1.1",)
 _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS"
 # How many bytes of a new connection are looked at to tell TLS from plain HTTP.
 _PEEK_SIZE = 8
-_TLS_HANDSHAKE_RECORD = 0x16
 # After refusing a plain-HTTP client: how long and how much of its request to drain.
 _DRAIN_SECONDS = 1.0
 _DRAIN_LIMIT = 1 << 16
@@ -73,6 +72,10 @@ class TlsConfig:
     client_ca: str | None = None
     client_cert_optional: bool = False
     module: str = TLS_MODULE
+
+
+class _Refused(OSError):
+    """A connection refused before its TLS handshake, and already logged."""
 
 
 class _WantRead(Exception):
@@ -396,7 +399,8 @@ _PLAIN_HTTP_ANSWER = (
 
 
 def _looks_like_plain_http(first: bytes) -> bool:
-    return bool(first) and first[0] != _TLS_HANDSHAKE_RECORD and first[:1].isalpha()
+    """A request method's first letter where a TLS record (0x16, ...) should start."""
+    return first[:1].isalpha()
 
 
 def make_tls_factory(config: TlsConfig, handshake_timeout: float,
@@ -429,21 +433,20 @@ def make_tls_factory(config: TlsConfig, handshake_timeout: float,
             first = sock.recv(_PEEK_SIZE, socket.MSG_PEEK)
             if not first:  # connected and closed without a byte (a port probe, say)
                 _logger.debug("%s: closed before the TLS handshake began", peer)
-                raise ConnectionResetError("closed before the TLS handshake began")
+                raise _Refused("closed before the TLS handshake began")
             if _looks_like_plain_http(first):
                 _logger.warning("%s: plain HTTP on the TLS port (%r...): answered 400", peer, first)
                 _answer_and_drain(sock, _PLAIN_HTTP_ANSWER)
-                raise TlsHandshakeError("plain HTTP on the TLS port")
+                raise _Refused("plain HTTP on the TLS port")
             transport = TlsTransport(engine_class(context, sock), send_timeout)
             transport.handshake(deadline)
+        except _Refused:
+            raise
         except TimeoutError:
             _logger.warning("%s: TLS handshake not completed within %g s", peer, handshake_timeout)
             raise
         except TlsHandshakeError as e:
-            if str(e) != "plain HTTP on the TLS port":
-                _logger.warning("%s: TLS handshake failed: %s", peer, e)
-            raise
-        except ConnectionResetError:
+            _logger.warning("%s: TLS handshake failed: %s", peer, e)
             raise
         except OSError as e:
             _logger.info("%s: connection lost during the TLS handshake: %s", peer, e)
