@@ -9,6 +9,7 @@ import pytest
 
 from mod_ws.exceptions import ConnectionTerminatedException
 from mod_ws.server import transport
+from mod_ws.server.http1.request_head import HEAD_END
 from mod_ws.server.transport import ByteReader, SocketTransport
 
 needs_speedups = pytest.mark.skipif(transport.send_nowait is None,
@@ -134,7 +135,7 @@ def test_read_until_takes_a_head_already_there_without_a_timed_wait(pair):
     transport = CountingTransport(b)
     reader = ByteReader(transport)
     deadline = time.monotonic() + 5
-    assert reader.read_until(b"\r\n\r\n", 1000, deadline) == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert reader.read_until(HEAD_END, 1000, deadline) == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     assert transport.deadlines == []
     assert reader.read_exact(4) == b"rest"
 
@@ -146,10 +147,21 @@ def test_read_until_waits_with_the_deadline_for_a_late_head_and_leaves_the_socke
     transport = CountingTransport(b)
     reader = ByteReader(transport)
     deadline = time.monotonic() + 5
-    head = reader.read_until(b"\r\n\r\n", 1000, deadline)
+    head = reader.read_until(HEAD_END, 1000, deadline)
     assert head == b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
     assert transport.deadlines and set(transport.deadlines) == {deadline}
     assert b.gettimeout() is None  # deadlines are arguments, never socket state
+
+
+@pytest.mark.parametrize("head", [b"GET / HTTP/1.1\nHost: x\n\n", b"GET / HTTP/1.1\nHost: x\n\r\n",
+                                  b"GET / HTTP/1.1\r\nHost: x\r\n\n"])
+def test_read_until_finds_a_bare_lf_head_end_split_across_reads(pair, head):
+    a, b = pair
+    a.sendall(head[:-1])
+    threading.Timer(0.1, a.sendall, args=(head[-1:] + b"rest",)).start()
+    reader = ByteReader(SocketTransport(b))
+    assert reader.read_until(HEAD_END, 1000, time.monotonic() + 5) == head
+    assert reader.read_exact(4) == b"rest"
 
 
 def test_read_until_raises_timeout_when_the_deadline_passes_and_restores_blocking(pair):
@@ -158,7 +170,7 @@ def test_read_until_raises_timeout_when_the_deadline_passes_and_restores_blockin
     reader = ByteReader(SocketTransport(b))
     started = time.monotonic()
     with pytest.raises((TimeoutError, socket.timeout)):
-        reader.read_until(b"\r\n\r\n", 1000, started + 0.3)
+        reader.read_until(HEAD_END, 1000, started + 0.3)
     assert 0.25 < time.monotonic() - started < 3
     assert b.gettimeout() is None
 
@@ -169,7 +181,7 @@ def test_read_until_reports_a_peer_that_closes_before_the_delimiter(pair):
     a.close()
     reader = ByteReader(SocketTransport(b))
     with pytest.raises(ConnectionTerminatedException):
-        reader.read_until(b"\r\n\r\n", 1000, time.monotonic() + 5)
+        reader.read_until(HEAD_END, 1000, time.monotonic() + 5)
 
 
 def test_read_until_refuses_a_head_over_the_limit(pair):
@@ -177,7 +189,7 @@ def test_read_until_refuses_a_head_over_the_limit(pair):
     a.sendall(b"x" * 3000)
     reader = ByteReader(SocketTransport(b))
     with pytest.raises(ValueError):
-        reader.read_until(b"\r\n\r\n", 1000, time.monotonic() + 5)
+        reader.read_until(HEAD_END, 1000, time.monotonic() + 5)
 
 
 def test_a_timed_large_read_takes_exactly_its_length_and_keeps_what_follows(pair):

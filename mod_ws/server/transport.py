@@ -10,6 +10,7 @@ large payload is received straight into its own buffer.
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import time
@@ -32,6 +33,8 @@ FIRST_RECV_SIZE = 479
 # Sends up to this size first try one non-blocking send that keeps the GIL (see
 # mod_ws/_speedups.c); larger ones would hold it for too long.
 NOWAIT_SEND_LIMIT = 16384
+# The longest delimiter ByteReader.read_until looks for (a request head's "\n\r\n").
+DELIMITER_SPAN = 3
 
 READABLE = select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP | select.POLLNVAL
 WRITABLE = select.POLLOUT | select.POLLERR | select.POLLHUP | select.POLLNVAL
@@ -276,9 +279,10 @@ class ByteReader:
         self.pos = end
         return bytes(self.data[start:end])
 
-    def read_until(self, delimiter: bytes, max_length: int, deadline: float,
+    def read_until(self, delimiter: re.Pattern[bytes], max_length: int, deadline: float,
                    check_partial: Callable[[bytes], None] | None = None) -> bytes:
-        """Returns bytes up to and including `delimiter`.
+        """Returns bytes up to and including the first match of `delimiter`, a pattern
+        of fixed-length alternatives no longer than DELIMITER_SPAN bytes.
 
         Raises ValueError when `max_length` bytes pass without it, and TimeoutError
         when `deadline` passes first. Bytes that have already arrived are taken
@@ -288,9 +292,9 @@ class ByteReader:
         searched = self.pos
         ready_taken = False
         while True:
-            index = self.data.find(delimiter, searched)
-            if index >= 0:
-                end = index + len(delimiter)
+            found = delimiter.search(self.data, searched)
+            if found is not None:
+                end = found.end()
                 if end - self.pos > max_length:
                     raise ValueError("delimiter beyond the size limit")
                 data = bytes(self.data[self.pos : end])
@@ -300,7 +304,7 @@ class ByteReader:
                 raise ValueError("no delimiter within the size limit")
             if check_partial is not None:
                 check_partial(bytes(self.data[self.pos :]))
-            searched = max(self.pos, len(self.data) - len(delimiter) + 1) - self.pos
+            searched = max(self.pos, len(self.data) - DELIMITER_SPAN + 1) - self.pos
             if not ready_taken and self.fill(wait=False):
                 searched += self.pos
                 continue

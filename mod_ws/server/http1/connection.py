@@ -37,7 +37,12 @@ from mod_ws.server.accept import accept_websocket
 from mod_ws.server.basic_auth import check_authorization
 from mod_ws.server.cgi import CgiScript, cgi_environment, find_cgi_script, request_body_length, run_cgi
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.http1.request_head import RequestHead, check_head_start, parse_request_head
+from mod_ws.server.http1.request_head import (
+    HEAD_END,
+    RequestHead,
+    check_head_start,
+    parse_request_head,
+)
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
 from mod_ws.server.request import Connection, WebSocketRequest
 from mod_ws.server.static_files import (
@@ -122,7 +127,7 @@ class ConnectionHandler:
         deadline = time.monotonic() + config.request_timeout
         try:
             # check_head_start refuses bytes that cannot begin a head without waiting.
-            data = reader.read_until(b"\r\n\r\n", config.max_request_header_size, deadline,
+            data = reader.read_until(HEAD_END, config.max_request_header_size, deadline,
                                      check_head_start)
             return parse_request_head(data.lstrip(b"\r\n"))
         except HttpError as e:

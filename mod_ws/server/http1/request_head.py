@@ -43,6 +43,10 @@ class RequestHead:
 
 # What may start a request: empty lines (RFC 7230 section 3.5), then a method (a token).
 _METHOD_SO_FAR = re.compile(rb"[\r\n]*(" + TCHAR_CLASS.encode("ascii") + rb"*)")
+# The empty line that ends a head: lines end in CRLF, or in a bare LF, which RFC 9112
+# section 2.2 lets a recipient accept (pywebsocket3 does, and clients under test send it).
+HEAD_END = re.compile(rb"\n\r?\n")
+_LINE_END = re.compile(r"\r?\n")
 # A TLS record header: content type 22 (handshake), protocol version 3.x.
 _TLS_HANDSHAKE = b"\x16\x03"
 
@@ -66,7 +70,7 @@ def check_head_start(data: bytes) -> None:
 def parse_request_head(data: bytes) -> RequestHead:
     """Parses a request head that ends with an empty line; raises HttpError on faults."""
     text = data.decode("latin-1")
-    lines = text.split("\r\n")
+    lines = _LINE_END.split(text)
     while lines and lines[-1] == "":
         lines.pop()
     if not lines:
