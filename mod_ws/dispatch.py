@@ -3,7 +3,8 @@
 Resource `/a/b` is served by `<root>/a/b_wsh.py`, which defines
 `web_socket_do_extra_handshake(request)`, `web_socket_transfer_data(request)` and,
 optionally, `web_socket_passive_closing_handshake(request)`. All handlers load once at
-start-up; a file that fails is reported and skipped, and the others keep working.
+start-up; a file that fails is reported and skipped, and the others keep working; a
+handshake for its resource is refused with 500 and the reason it failed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from mod_ws.common import (
     HTTP_STATUS_FORBIDDEN,
+    HTTP_STATUS_INTERNAL_SERVER_ERROR,
     HTTP_STATUS_NOT_FOUND,
     STATUS_INTERNAL_ENDPOINT_ERROR,
 )
@@ -92,6 +94,8 @@ class Dispatcher:
         handler_encoding: str | None = None,
     ) -> None:
         self._handler_suite_map: dict[str, HandlerSuite] = {}
+        # Resources whose handler file failed to load, with the reason.
+        self._load_failures: dict[str, str] = {}
         self._source_warnings: list[str] = []
         root = Path(root_dir)
         if not root.is_dir():
@@ -115,7 +119,9 @@ class Dispatcher:
             except BaseException as e:  # a handler's SystemExit must not stop the server
                 if isinstance(e, KeyboardInterrupt):
                     raise
-                self._warn(f"handler {path} skipped: {type(e).__name__}: {e}")
+                reason = f"handler {path} failed to load: {type(e).__name__}: {e}"
+                self._load_failures[resource] = " ".join(reason.split())
+                self._warn(self._load_failures[resource])
 
     def _handler_files(self, scan: Path, real_root: Path, allow_outside: bool) -> list[Path]:
         files = []
@@ -161,9 +167,16 @@ class Dispatcher:
     def get_handler_suite(self, resource: str) -> HandlerSuite | None:
         return self._handler_suite_map.get(resource_path(resource))
 
+    def load_failure(self, resource: str) -> str | None:
+        """Why the handler file of `resource` failed to load, or None if it did not."""
+        return self._load_failures.get(resource_path(resource))
+
     def _suite(self, request: Any) -> HandlerSuite:
         suite = self.get_handler_suite(request.ws_resource)
         if suite is None:
+            failure = self.load_failure(request.ws_resource)
+            if failure is not None:
+                raise DispatchException(failure, HTTP_STATUS_INTERNAL_SERVER_ERROR)
             raise DispatchException(f"no handler for {request.ws_resource!r}", HTTP_STATUS_NOT_FOUND)
         return suite
 

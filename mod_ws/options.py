@@ -40,8 +40,9 @@ _ARGPARSE_PREFIX_RE = re.compile(r"^argument (?P<names>-[^\s:]*): ")
 _ENTRY_RE = re.compile(r"^(?P<key>[A-Za-z0-9][A-Za-z0-9_-]*)\s*[=:]\s*(?P<value>.*)$")
 
 
-class OptionError(Exception):
-    """An option value that parses but makes no sense; becomes a one-line error."""
+class OptionError(ValueError):
+    """A bad option: on the command line a one-line error and exit status 2; raised
+    as it is to a program that passes options as keywords (options_from_keywords)."""
 
 
 class _LineError(Exception):
@@ -228,6 +229,9 @@ class _Parser(configargparse.ArgumentParser):
             config_file_open_func=self._open_config_file,
             **kwargs,
         )
+        # Set by options_from_keywords: a program embedding the server wants an
+        # exception it can catch, not an exit.
+        self.raise_errors = False
 
     def error(self, message: str) -> NoReturn:
         one_line = " ".join(str(message).split())
@@ -238,6 +242,8 @@ class _Parser(configargparse.ArgumentParser):
             spellings = named["names"].split("/")
             name = next((s for s in spellings if s.startswith("--")), spellings[0])
             one_line = f"{name}: {one_line[named.end():]}"
+        if self.raise_errors:
+            raise OptionError(one_line)
         self.exit(2, f"{self.prog}: error: {one_line}\n")
 
     def _open_config_file(self, path: str) -> io.StringIO:
@@ -301,6 +307,9 @@ def build_parser() -> configargparse.ArgumentParser:
          action="store_true", help="load handlers whose real path leaves the handler root")
     _add(handlers, "--allow-symlinks-outside-document-root", dest="allow_symlinks_outside_document_root",
          action="store_true", help="serve static files whose real path leaves the document root")
+    _add(handlers, "--no-pywebsocket-imports", dest="pywebsocket_imports", action="store_false",
+         help="do not make handlers' imports of mod_pywebsocket and pywebsocket3 load "
+         "mod_ws's modules (then they need the real pywebsocket3 installed)")
     _add(handlers, "--handler-encoding", dest="handler_encoding", type=_codec_name, default=None,
          help="text encoding of handler files (default: the locale's)")
     _add(handlers, "-x", "--cgi-paths", dest="cgi_paths", default=None,
@@ -419,8 +428,36 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     Exits with status 2 after one ``mod_ws: error: ...`` line on stderr if anything
     is wrong.
     """
+    return _parse(build_parser(), sys.argv[1:] if argv is None else list(argv))
+
+
+def options_from_keywords(**keywords: object) -> argparse.Namespace:
+    """The options a command line would give, from keywords named as the options'
+    dests (``document_root="example", port=0, use_tls=True``); a flag takes a bool.
+
+    Values go through the same checks as on the command line; a bad one raises
+    OptionError with the command line's one-line message.
+    """
     parser = build_parser()
-    args = sys.argv[1:] if argv is None else list(argv)
+    parser.raise_errors = True
+    actions = {action.dest: action for action in parser._actions if action.option_strings}
+    argv: list[str] = []
+    for dest, value in keywords.items():
+        action = actions.get(dest)
+        if action is None or dest == "help":
+            raise OptionError(f"unknown option {dest!r}")
+        flag = _display_name(action)
+        if action.nargs == 0:
+            if not isinstance(value, bool):
+                raise OptionError(f"{flag}: expected True or False, got {value!r}")
+            if value:
+                argv.append(flag)
+        elif value is not None:
+            argv.append(f"{flag}={value}")
+    return _parse(parser, argv)
+
+
+def _parse(parser: _Parser, args: list[str]) -> argparse.Namespace:
     options, leftovers = parser.parse_known_args(args)
     try:
         _reject_leftovers(leftovers)

@@ -9,18 +9,21 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
+import threading
 from pathlib import Path
 
-from mod_ws import accelerators
+from mod_ws import accelerators, aliases
 from mod_ws.dispatch import Dispatcher, load_handler_map
 from mod_ws.exceptions import DispatchException
 from mod_ws.logging_setup import configure_logging, start_thread_monitor
 from mod_ws.options import PROG, parse_options
+from mod_ws.server import listener
 from mod_ws.server.basic_auth import expected_authorization
 from mod_ws.server.cgi import normalize_cgi_paths
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.listener import ServerStartError, WebSocketServer, format_address
+from mod_ws.server.listener import ServerStartError, format_address
 from mod_ws.server.transport import SocketTransport, TransportFactory
 
 _logger = logging.getLogger("mod_ws")
@@ -31,32 +34,30 @@ def _fail(message: str) -> int:
     return 2
 
 
-def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
-    """Loads every handler under the handler root (relative roots hang off -d)."""
-    document_root = Path(options.document_root)
-    handler_root = document_root / (options.websock_handlers or ".")
-    scan_dir = None
-    if options.scan_dir:
-        scan_dir = handler_root / options.scan_dir
-    dispatcher = Dispatcher(
-        str(handler_root),
-        str(scan_dir) if scan_dir else None,
-        allow_handlers_outside_root_dir=options.allow_handlers_outside_root_dir,
-        handler_encoding=options.handler_encoding,
-    )
-    if options.websock_handlers_map_file:
-        load_handler_map(dispatcher, options.websock_handlers_map_file)
-    return dispatcher
-
-
-def tls_file(options: argparse.Namespace, path: str | None) -> str | None:
-    """A TLS file option's path. A relative one is looked up under the document root
-    first, where pywebsocket3 (which changes into the document root before opening
-    them) finds it, then in the current directory."""
+def under_document_root(options: argparse.Namespace, path: str | None) -> str | None:
+    """A path option's file or directory. A relative one is looked up under the
+    document root first, where pywebsocket3 (which changes into the document root at
+    start-up) finds it, then in the current directory."""
     if path is None or Path(path).is_absolute():
         return path
     under_root = Path(options.document_root) / path
-    return str(under_root) if under_root.is_file() else path
+    return str(under_root) if under_root.exists() else path
+
+
+def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
+    """Loads every handler under the handler root (relative roots hang off -d)."""
+    if getattr(options, "pywebsocket_imports", True):
+        aliases.install()
+    handler_root = under_document_root(options, options.websock_handlers) or options.document_root
+    dispatcher = Dispatcher(
+        handler_root,
+        under_document_root(options, options.scan_dir),
+        allow_handlers_outside_root_dir=options.allow_handlers_outside_root_dir,
+        handler_encoding=getattr(options, "handler_encoding", None),
+    )
+    if options.websock_handlers_map_file:
+        load_handler_map(dispatcher, under_document_root(options, options.websock_handlers_map_file))
+    return dispatcher
 
 
 def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
@@ -68,10 +69,10 @@ def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
     from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
 
     tls = TlsConfig(
-        certificate=tls_file(options, options.certificate),
-        private_key=tls_file(options, options.private_key),
+        certificate=under_document_root(options, options.certificate),
+        private_key=under_document_root(options, options.private_key),
         client_auth=options.tls_client_auth,
-        client_ca=tls_file(options, options.tls_client_ca),
+        client_ca=under_document_root(options, options.tls_client_ca),
         client_cert_optional=options.tls_client_cert_optional,
         module=options.tls_module,
     )
@@ -82,13 +83,16 @@ def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
         raise ServerStartError(str(e)) from None
 
 
-def build_server(options: argparse.Namespace) -> WebSocketServer:
-    """The server the options describe, listening but not yet serving."""
+def build_config(options: argparse.Namespace) -> ServerConfig:
+    """What the server's connections need from the options: transport, handlers, limits.
+
+    Raises ServerStartError (TLS files) or DispatchException (handler root)."""
     transport_factory = build_transport_factory(options)
-    dispatcher = build_dispatcher(options)
-    config = ServerConfig(
+    # pywebsocket3's embedders set cgi_directories themselves (WPT sets it to []).
+    cgi_paths = getattr(options, "cgi_directories", None)
+    return ServerConfig(
         document_root=Path(options.document_root).resolve(),
-        dispatcher=dispatcher,
+        dispatcher=build_dispatcher(options),
         validation_host=options.validation_host,
         validation_port=options.validation_port,
         request_timeout=options.request_timeout,
@@ -100,11 +104,88 @@ def build_server(options: argparse.Namespace) -> WebSocketServer:
         transport_factory=transport_factory,
         basic_auth=(expected_authorization(options.basic_auth_credential)
                     if options.use_basic_auth else None),
-        cgi_paths=normalize_cgi_paths(options.cgi_paths),
+        cgi_paths=normalize_cgi_paths(",".join(cgi_paths) if cgi_paths is not None
+                                      else options.cgi_paths),
         cgi_timeout=options.cgi_timeout,
     )
-    return WebSocketServer(config, options.server_host, options.port,
-                           options.request_queue_size, options.shutdown_timeout)
+
+
+def build_server(options: argparse.Namespace) -> listener.WebSocketServer:
+    """The server the options describe, listening but not yet serving."""
+    config = build_config(options)
+    return listener.WebSocketServer(
+        config, listener.open_listeners(options.server_host, options.port,
+                                        options.request_queue_size),
+        options.shutdown_timeout)
+
+
+# --- pywebsocket3's embedding API, name for name (web-platform-tests uses it) -------
+
+
+def _parse_args_and_config(args: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
+    """pywebsocket3's parser entry point: (options, positional arguments) from a
+    command line and any --config file; a bad option exits as on the command line."""
+    return parse_options(args), []
+
+
+class WebSocketServer(listener.WebSocketServer):
+    """pywebsocket3's `WebSocketServer(options)`: listens at once, serves in
+    `serve_forever()` until `shutdown()`, which waits for it to stop.
+
+    As in pywebsocket3, a port that cannot be bound leaves `_sockets` empty (logged
+    at critical) instead of raising, so the embedder decides what to do.
+    """
+
+    def __init__(self, options: argparse.Namespace) -> None:
+        config = build_config(options)
+        try:
+            listeners = listener.open_listeners(options.server_host, options.port,
+                                                options.request_queue_size)
+        except ServerStartError as e:
+            _logger.critical("no socket listening: %s", e)
+            listeners = []
+        super().__init__(config, listeners, options.shutdown_timeout)
+        self.websocket_server_options = options
+        options.dispatcher = config.dispatcher
+        self._serving = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+
+    @property
+    def _sockets(self) -> list[tuple[socket.socket, tuple]]:
+        """(listening socket, getaddrinfo-style tuple) for each bound address."""
+        return [(sock, (sock.family, sock.type, sock.proto, "", sock.getsockname()))
+                for sock in self.listeners if sock.fileno() >= 0]
+
+    @property
+    def server_address(self) -> tuple:
+        return (self.websocket_server_options.server_host, self.port if self.listeners else 0)
+
+    def fileno(self) -> int:
+        return self.listeners[0].fileno()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        if not self.listeners:
+            _logger.critical("serve_forever: no socket is listening")
+            return
+        self._stopped.clear()
+        self._serving.set()
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            self._serving.clear()
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        """Stops serve_forever and waits until it has (open WebSockets closed with
+        1001, handler threads given --shutdown-timeout), as socketserver's does."""
+        super().shutdown()
+        if self._serving.is_set():
+            self._stopped.wait(self.shutdown_timeout + 5.0)
+
+    def server_close(self) -> None:
+        for sock in self.listeners:
+            sock.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from mod_ws import defaults
 from mod_ws.options import parse_options
 from mod_ws.protocol.messages import MessageAssembler
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.listener import WebSocketServer
+from mod_ws.server.listener import WebSocketServer, open_listeners
 from mod_ws.server.session import StreamOptions
 
 
@@ -46,5 +46,5 @@ def test_the_embedding_api_and_the_core_read_the_same_defaults(tmp_path: Path):
     assert StreamOptions().close_timeout == defaults.CLOSE_TIMEOUT
     assert MessageAssembler().max_message_size == defaults.MAX_MESSAGE_SIZE
     server_defaults = inspect.signature(WebSocketServer).parameters
-    assert server_defaults["backlog"].default == defaults.BACKLOG
+    assert inspect.signature(open_listeners).parameters["backlog"].default == defaults.BACKLOG
     assert server_defaults["shutdown_timeout"].default == defaults.SHUTDOWN_TIMEOUT

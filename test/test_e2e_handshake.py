@@ -228,7 +228,7 @@ def test_lowercase_and_mixed_case_headers_are_accepted_with_correct_accept(serve
 def test_a_head_with_bare_lf_line_ends_is_upgraded_at_once(server, eol):
     """RFC 9112 section 2.2 lets a server accept bare LF; pywebsocket3 does."""
     key = wsraw.make_key()
-    lines = [f"GET /echo HTTP/1.1", f"Host: 127.0.0.1:{server.port}", "Upgrade: websocket",
+    lines = ["GET /echo HTTP/1.1", f"Host: 127.0.0.1:{server.port}", "Upgrade: websocket",
              "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
     if eol == "mixed":
         text = "\r\n".join(lines[:3]) + "\n" + "\n".join(lines[3:]) + "\r\n\n"

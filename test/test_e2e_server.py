@@ -166,7 +166,7 @@ def test_handler_map_file_alias_serves_existing_handler(make_server, tmp_path):
     assert server.wait_for_stderr("/no-such-handler", TIMEOUT), server.stderr_text()
 
 
-def test_broken_handler_is_skipped_and_logged_while_good_ones_serve(make_server, tmp_path):
+def test_broken_handler_is_logged_and_refused_with_500_while_good_ones_serve(make_server, tmp_path):
     write(tmp_path / "good_wsh.py", ECHO_HANDLER)
     write(tmp_path / "broken_wsh.py", "def web_socket_transfer_data(request) oops\n")
     write(tmp_path / "incomplete_wsh.py", "def web_socket_transfer_data(request):\n    pass\n")
@@ -177,6 +177,14 @@ def test_broken_handler_is_skipped_and_logged_while_good_ones_serve(make_server,
     assert server.wait_for_stderr("incomplete_wsh.py"), server.stderr_text()
     assert echo_once(server.url("/good"), "good") == "good"
     response, _ = wsraw.http_exchange(server.port, wsraw.handshake_request("/broken"))
+    assert response.status == 500
+    body = response.body.decode()
+    assert "broken_wsh.py failed to load: SyntaxError" in body and body.count("\n") == 1, body
+    response, _ = wsraw.http_exchange(server.port, wsraw.handshake_request("/incomplete"))
+    assert response.status == 500
+    assert "web_socket_do_extra_handshake is not defined" in response.body.decode()
+    # Plain HTTP to the same path is not a handshake: it is looked up as a file.
+    response, _ = wsraw.http_exchange(server.port, b"GET /broken HTTP/1.1\r\nHost: x\r\n\r\n")
     assert response.status == 404
 
 

@@ -69,6 +69,7 @@ EXPECTED_DEFAULTS = {
     "log_count": 5,
     "request_queue_size": 128,
     "handler_encoding": None,
+    "pywebsocket_imports": True,
     "request_timeout": 10.0,
     "max_request_header_size": 16384,
     "close_timeout": 5.0,

@@ -40,7 +40,7 @@ def _bind(family: int, address: tuple, backlog: int, dual_stack: bool = False) -
     return sock
 
 
-def open_listeners(host: str, port: int, backlog: int) -> list[socket.socket]:
+def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.socket]:
     """Listening sockets for `host` ('' means every IPv4 and IPv6 interface)."""
     if not host:
         if socket.has_ipv6:
@@ -120,11 +120,12 @@ def format_address(address: tuple) -> str:
 class WebSocketServer:
     """Accepts connections and runs each on its own thread."""
 
-    def __init__(self, config: ServerConfig, host: str, port: int, backlog: int = BACKLOG,
+    def __init__(self, config: ServerConfig, listeners: list[socket.socket],
                  shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Serves on `listeners` (from open_listeners), which it owns from now on."""
         self.config = config
         self.shutdown_timeout = shutdown_timeout
-        self.listeners = open_listeners(host, port, backlog)
+        self.listeners = listeners
         for listener in self.listeners:
             configure_connection_socket(listener, config.send_timeout)
         self._handlers: set[ConnectionHandler] = set()

@@ -19,6 +19,7 @@ from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,
     HTTP_STATUS_FORBIDDEN,
     HTTP_STATUS_HEADERS_TOO_LARGE,
+    HTTP_STATUS_INTERNAL_SERVER_ERROR,
     HTTP_STATUS_METHOD_NOT_ALLOWED,
     HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_NOT_IMPLEMENTED,
@@ -214,6 +215,9 @@ class ConnectionHandler:
         if self.config.dispatcher.get_handler_suite(resource) is not None:
             return self._accept_websocket(head, resource) or False
         if wants_websocket(head.headers):
+            failure = self.config.dispatcher.load_failure(resource)
+            if failure is not None:
+                raise HttpError(HTTP_STATUS_INTERNAL_SERVER_ERROR, failure)
             raise HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
         if self.config.cgi_paths and head.method in ("GET", "HEAD", "POST"):
             path, _, query = resource.partition("?")
