@@ -24,6 +24,7 @@ from mod_ws.common import (
 )
 from mod_ws.exceptions import (
     AbortedByUserException,
+    BadOperationException,
     ConnectionTerminatedException,
     DispatchException,
     HandshakeException,
@@ -210,6 +211,15 @@ class Dispatcher:
             return
         except AbortedByUserException:
             return
+        except BadOperationException as e:
+            # A handler that calls on after the close (pywebsocket3's example close_wsh.py
+            # receives again once the client has closed) is routine: debug, as there.
+            _logger.debug("%s of %s: %s", _TRANSFER_DATA, request.ws_resource, e)
+            try:
+                stream.close_connection(*CLOSE_AFTER_HANDLER_RAISED)
+            except ConnectionTerminatedException:
+                pass
+            return
         except Exception:
             _logger.exception("%s of %s raised", _TRANSFER_DATA, request.ws_resource)
             try:
@@ -224,11 +234,16 @@ class Dispatcher:
                 pass
 
     def passive_closing_handshake(self, request: Any) -> tuple[int | None, str]:
-        """The close (code, reason) to answer a client's close with."""
+        """The close (code, reason) to answer a client's close with.
+
+        AbortedByUserException passes through: the connection is then dropped without
+        an answer (WPT tests an unclean close that way)."""
         suite = self.get_handler_suite(request.ws_resource)
         handler = suite.passive_closing_handshake if suite else default_passive_closing_handshake
         try:
             code, reason = handler(request)
+        except AbortedByUserException:
+            raise
         except Exception:
             _logger.exception("%s of %s raised", _PASSIVE_CLOSING_HANDSHAKE, request.ws_resource)
             return STATUS_INTERNAL_ENDPOINT_ERROR, ""

@@ -12,7 +12,8 @@ import logging
 import logging.handlers
 import threading
 
-LOGLEVEL_FINE = 5
+from mod_ws.common import LOGLEVEL_FINE
+
 logging.addLevelName(LOGLEVEL_FINE, "FINE")
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"

@@ -10,7 +10,15 @@ import queue
 import threading
 from typing import Any, Callable
 
-from mod_ws.exceptions import ConnectionTerminatedException
+# pywebsocket3 handlers take the stream exceptions from here too
+# (its example internal_error_wsh.py raises msgutil.BadOperationException).
+from mod_ws.exceptions import (
+    BadOperationException,
+    ConnectionTerminatedException,
+    InvalidFrameException,
+    InvalidUTF8Exception,
+    UnsupportedFrameException,
+)
 
 
 def close_connection(request: Any) -> None:
@@ -137,10 +145,15 @@ class MessageSender(threading.Thread):
 
 
 __all__ = [
+    "BadOperationException",
+    "ConnectionTerminatedException",
+    "InvalidFrameException",
+    "InvalidUTF8Exception",
     "MessageReceiver",
     "MessageSender",
     "close_connection",
     "receive_message",
     "send_message",
     "send_ping",
+    "UnsupportedFrameException",
 ]

@@ -40,14 +40,14 @@ def added_handlers() -> list[logging.Handler]:
     return [h for h in logging.getLogger().handlers if type(h).__module__ != "_pytest.logging"]
 
 
-def test_fine_level_is_5_and_named_fine() -> None:
-    assert LOGLEVEL_FINE == 5
-    assert logging.getLevelName(5) == "FINE"
+def test_fine_level_is_pywebsocket3s_9_and_named_fine() -> None:
+    assert LOGLEVEL_FINE == 9  # handlers log with common.LOGLEVEL_FINE
+    assert logging.getLevelName(9) == "FINE"
 
 
 @pytest.mark.parametrize(
     ("word", "level"),
-    [("fine", 5), ("debug", logging.DEBUG), ("info", logging.INFO), ("warning", logging.WARNING),
+    [("fine", 9), ("debug", logging.DEBUG), ("info", logging.INFO), ("warning", logging.WARNING),
      ("warn", logging.WARNING), ("error", logging.ERROR), ("critical", logging.CRITICAL)],
 )
 def test_log_level_word_sets_root_level(word: str, level: int) -> None:

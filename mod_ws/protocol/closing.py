@@ -19,8 +19,12 @@ import struct
 from typing import Any
 
 from mod_ws.common import (
+    STATUS_ABNORMAL_CLOSURE,
     STATUS_INTERNAL_ENDPOINT_ERROR,
     STATUS_NO_STATUS_RECEIVED,
+    STATUS_NORMAL_CLOSURE,
+    STATUS_TLS_HANDSHAKE,
+    STATUS_USER_PRIVATE_MAX,
     is_valid_close_code,
 )
 from mod_ws.exceptions import (
@@ -123,14 +127,31 @@ def default_passive_closing_handshake(request: Any) -> tuple[int | None, str]:
     return echo_peer_close(request.ws_close_code, request.ws_close_reason)
 
 
+# The codes close_connection sends, as pywebsocket3 allows them: 1000 to 4999 except
+# the pseudo codes that stand for "no close frame" and never go on the wire.
+_PSEUDO_CODES = frozenset({STATUS_NO_STATUS_RECEIVED, STATUS_ABNORMAL_CLOSURE, STATUS_TLS_HANDSHAKE})
+
+
 def check_close_request(code: int | None, reason: object) -> str:
     """Validates what a handler asks `close_connection` to send; returns the reason as str.
 
-    A reason needs a code, must be str or bytes (bytes are decoded, bad sequences
-    replaced) and must fit the frame: BadOperationException names what is wrong.
+    The code is None (an empty close frame) or 1000 to 4999 but not 1005, 1006 or 1015;
+    a reason needs a code, must be str or bytes (bytes are decoded, bad sequences
+    replaced) and must fit the frame. BadOperationException names what is wrong, as
+    pywebsocket3's does; a frame that breaks these rules on purpose is the fault
+    API's to send.
     """
-    if code is None and reason:
-        raise BadOperationException("a close reason needs a status code")
+    if code is None:
+        if reason:
+            raise BadOperationException("a close reason needs a status code")
+        return ""
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise BadOperationException(f"close status code must be an int, not {type(code).__name__}")
+    if not STATUS_NORMAL_CLOSURE <= code <= STATUS_USER_PRIVATE_MAX:
+        raise BadOperationException(f"close status code {code} is out of range (1000-4999)")
+    if code in _PSEUDO_CODES:
+        raise BadOperationException(f"close status code {code} is a reserved pseudo code "
+                                    "that is never sent")
     if not isinstance(reason, (str, bytes)):
         raise BadOperationException("a close reason must be str or bytes")
     if isinstance(reason, bytes):

@@ -31,6 +31,7 @@ from mod_ws.common import (
 )
 from mod_ws.defaults import CLOSE_TIMEOUT, MAX_MESSAGE_SIZE
 from mod_ws.exceptions import (
+    AbortedByUserException,
     BadOperationException,
     ConnectionTerminatedException,
     InvalidFrameException,
@@ -56,6 +57,14 @@ _deflate_logger = logging.getLogger("mod_ws.deflate")
 
 # Payloads from this size on are sent after their header rather than copied behind it.
 _SEPARATE_HEADER_ABOVE = 65536
+
+
+def _as_bytes(message: object) -> bytes:
+    """A message payload given as bytes-like; anything else is the handler's TypeError
+    (bytes(12345) would be 12,345 NUL bytes)."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return bytes(message)
+    raise TypeError(f"a message must be str or bytes, not {type(message).__name__}")
 
 
 @dataclass
@@ -121,10 +130,10 @@ class Stream:
         if binary:
             if isinstance(message, str):
                 raise BadOperationException("a binary message must be bytes, not str")
-            payload = bytes(message)
+            payload = message if type(message) is bytes else _as_bytes(message)
             opcode = OPCODE_BINARY
         else:
-            payload = message.encode() if isinstance(message, str) else bytes(message)
+            payload = message.encode() if isinstance(message, str) else _as_bytes(message)
             opcode = OPCODE_TEXT
         self._write_lock.acquire()  # not `with`: half the cost, on every message
         try:
@@ -263,7 +272,12 @@ class Stream:
     def _process_close(self, code: int, reason: str) -> None:
         if not self._closing.receive(code, reason):
             return  # the answer to our own close
-        reply_code, reply_reason = self._passive_closing_handshake(self._request)
+        try:
+            reply_code, reply_reason = self._passive_closing_handshake(self._request)
+        except AbortedByUserException:
+            # The handler drops the connection instead of answering: an unclean close.
+            self._closing.lose("web_socket_passive_closing_handshake aborted the connection")
+            raise
         self._send_close(reply_code, (reply_reason or "") if reply_code is not None else "")
 
     # Closing.
