@@ -286,7 +286,17 @@ def test_close_connection_without_waiting_leaves_the_answer_to_a_later_read(code
     assert request.close_handshake.state is CloseState.CLOSED
 
 
-@pytest.mark.parametrize("code, reason", [(None, "why"), (1000, "a" * 124), (1000, 7)])
+def test_close_connection_none_none_sends_an_empty_close(codec):
+    stream, request, transport = open_stream(client(OPCODE_CLOSE, b""))
+    stream.close_connection(None, None)
+    assert transport.frames() == [(OPCODE_CLOSE, True, False, b"")]
+    assert request.close_handshake.state is CloseState.CLOSED
+
+
+@pytest.mark.parametrize("code, reason", [
+    (None, "why"), (1000, "a" * 124), (1000, 7), (1000, None), (999, ""), (5000, ""),
+    (1005, ""), (1006, ""), (1015, ""), ("1000", ""), (True, ""),
+])
 def test_close_connection_refuses_what_cannot_be_sent_and_sends_nothing(codec, code, reason):
     stream, request, transport = open_stream()
     with pytest.raises(BadOperationException):
