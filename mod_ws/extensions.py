@@ -161,10 +161,8 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
         if isinstance(parameters, str):
             _logger.info("declined permessage-deflate offer: %s", parameters)
             return None
+        # Parameters in pywebsocket3's order: browser tests compare the header literally.
         response = ExtensionParameter(PERMESSAGE_DEFLATE_EXTENSION)
-        if SERVER_NO_CONTEXT_TAKEOVER in parameters:
-            self._server_no_context_takeover = True
-            response.add_parameter(SERVER_NO_CONTEXT_TAKEOVER, None)
         if SERVER_MAX_WINDOW_BITS in parameters:
             bits = int(parameters[SERVER_MAX_WINDOW_BITS])
             response.add_parameter(SERVER_MAX_WINDOW_BITS, str(bits))
@@ -174,8 +172,9 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
                 # are always allowed (RFC 7692 section 6), so accept and send those.
                 _logger.info("server_max_window_bits=8: sending messages uncompressed")
                 self._compress_outgoing = False
-        if self._client_no_context_takeover:
-            response.add_parameter(CLIENT_NO_CONTEXT_TAKEOVER, None)
+        if SERVER_NO_CONTEXT_TAKEOVER in parameters:
+            self._server_no_context_takeover = True
+            response.add_parameter(SERVER_NO_CONTEXT_TAKEOVER, None)
         if self._client_max_window_bits is not None:
             if CLIENT_MAX_WINDOW_BITS not in parameters:
                 # RFC 7692 section 7.1.2.2: only allowed when the client offered it.
@@ -187,6 +186,8 @@ class PerMessageDeflateExtensionProcessor(ExtensionProcessorInterface):
             if offered is not None:
                 bits = min(bits, int(offered))
             response.add_parameter(CLIENT_MAX_WINDOW_BITS, str(bits))
+        if self._client_no_context_takeover:
+            response.add_parameter(CLIENT_NO_CONTEXT_TAKEOVER, None)
         self._response = response
         return response
 

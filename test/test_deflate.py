@@ -213,7 +213,41 @@ def test_bfinal_messages_inflate_alone_and_the_inflater_restarts_after_each():
         fresh = zlib.decompressobj(-15)
         assert fresh.decompress(output) == text
         assert fresh.eof, "the message must end with a BFINAL block"
+        assert fresh.unused_data == b"\x00", "the padding byte must follow the final block"
         assert inflater.decompress(output, True) == text
+
+
+def test_bfinal_hello_is_rfc_7692s_example_byte_for_byte():
+    """RFC 7692 section 7.2.3.4 shows "Hello" with BFINAL as f3 48 cd c9 c9 07 00 00: the
+    final block, then the byte that begins an empty stored block."""
+    deflater = MessageDeflater(level=6)
+    deflater.bfinal = True
+    assert deflater.compress(b"Hello") == bytes.fromhex("f348cdc9c9070000")
+
+
+def test_a_receiver_keeping_one_stream_decodes_bfinal_messages_with_the_appended_tail():
+    """A receiver that appends 00 00 ff ff to every message and restarts its inflater only
+    where a stream ends (as browsers do) decodes message after message."""
+    deflater = MessageDeflater()
+    deflater.bfinal = True
+    stream = zlib.decompressobj(-15)
+    for text in (b"one " * 20, b"two " * 20, b"three"):
+        data = deflater.compress(text) + TAIL
+        output = stream.decompress(data)
+        if stream.eof:
+            rest, stream = stream.unused_data, zlib.decompressobj(-15)
+            output += stream.decompress(rest)
+        assert output == text
+        assert not stream.eof and not stream.unconsumed_tail
+
+
+def test_the_inflater_accepts_a_client_message_with_the_padding_byte_after_bfinal():
+    inflater = MessageInflater(MIB)
+    for text in (b"padded " * 10, b"padded " * 10):
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        data = compressor.compress(text) + compressor.flush(zlib.Z_FINISH) + b"\x00"
+        assert inflater.decompress(data, True) == text
+    assert inflater.decompress(MessageDeflater().compress(b"then plain"), True) == b"then plain"
 
 
 def test_fragmented_bfinal_message_round_trips():
@@ -323,12 +357,22 @@ def test_deflater_rejects_window_sizes_zlib_cannot_compress_with():
             MessageDeflater(bits)
 
 
-def test_bytes_after_a_final_block_fail_with_1007():
-    """RFC 7692 section 7.2.3.4: a BFINAL block ends the message's deflate data; bytes
-    after it are not deflate data of that message, so the message is invalid."""
+def test_bytes_after_a_final_block_that_are_not_deflate_data_fail_with_1007():
+    """RFC 7692 section 7.2.3.4: bytes after a BFINAL block begin a new deflate stream
+    (its example pads with one byte); a block of the reserved type 11 is not deflate."""
     compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
     finished = compressor.compress(b"hello") + compressor.flush(zlib.Z_FINISH)
     inflater = MessageInflater(max_size=1 << 20)
     with pytest.raises(DecompressionError) as info:
-        inflater.decompress(finished + b"junk", True)
+        inflater.decompress(finished + b"\x07junk", True)
     assert info.value.close_code == 1007
+
+
+def test_a_second_stream_after_a_final_block_still_counts_toward_the_size_limit():
+    def finished(data: bytes) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(zlib.Z_FINISH)
+
+    inflater = MessageInflater(max_size=4096)
+    with pytest.raises(MessageTooBigException):
+        inflater.decompress(finished(b"a" * 100) + finished(b"\0" * 1_000_000), True)

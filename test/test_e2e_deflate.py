@@ -322,9 +322,11 @@ def test_raw_messages_ending_with_bfinal_blocks_are_inflated(server):
     following ordinary sync-flushed messages too."""
     inflater = Inflater()
     with RawWebSocket.connect(server.port, "/echo", headers=OFFER) as ws:
-        for text in (b"final block one " * 10, b"final block two " * 10):
+        for text, padding in ((b"final block one " * 10, b""), (b"final block two " * 10, b""),
+                              (b"padded as RFC 7692 shows " * 3, b"\x00")):
             compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
-            ws.send_frame(OP_BINARY, compressor.compress(text) + compressor.flush(zlib.Z_FINISH), rsv=RSV1)
+            ws.send_frame(OP_BINARY, compressor.compress(text) + compressor.flush(zlib.Z_FINISH) + padding,
+                          rsv=RSV1)
             assert inflater.message(receive_compressed(ws)[1]) == text
         ws.send_frame(OP_BINARY, Deflater().message(b"then sync-flushed"), rsv=RSV1)
         assert inflater.message(receive_compressed(ws)[1]) == b"then sync-flushed"
@@ -658,6 +660,7 @@ def test_handler_set_bfinal_ends_each_reply_with_a_final_block(hook_server):
             fresh = zlib.decompressobj(-15)
             assert fresh.decompress(payload) == text
             assert fresh.eof
+            assert fresh.unused_data == b"\x00"  # RFC 7692 section 7.2.3.4's padding
         close_cleanly(ws)
 
 

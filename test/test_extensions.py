@@ -86,7 +86,7 @@ NEGOTIATION_TABLE = [
      f"{PD}; server_max_window_bits=10"),
     ("all-server-params",
      f"{PD}; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits",
-     f"{PD}; server_no_context_takeover; server_max_window_bits=12"),
+     f"{PD}; server_max_window_bits=12; server_no_context_takeover"),
     ("server_max_window_bits=16", f"{PD}; server_max_window_bits=16", None),
     ("server_max_window_bits=7", f"{PD}; server_max_window_bits=7", None),
     ("server_max_window_bits=08-leading-zero", f"{PD}; server_max_window_bits=08", None),
@@ -288,3 +288,17 @@ def test_unknown_extension_gets_no_processor(name):
     """RFC 6455 section 9.1: the server ignores extensions it does not implement."""
     (offer,) = parse_extensions(f"{name}; max_window_bits=10")
     assert get_extension_processor(offer) is None
+
+
+def test_response_parameters_come_in_pywebsocket3s_order():
+    """Chromium's permessage-deflate-unsolicited-negotiation-response test compares the
+    header literally: server_max_window_bits, server_no_context_takeover,
+    client_max_window_bits, client_no_context_takeover."""
+    offer = parse_extensions(f"{PD}; client_max_window_bits; server_no_context_takeover; "
+                             "server_max_window_bits=10")[0]
+    processor = get_extension_processor(offer)
+    processor.set_client_no_context_takeover(True)
+    processor.set_client_max_window_bits(10)
+    assert format_extensions([processor.get_extension_response()]) == (
+        f"{PD}; server_max_window_bits=10; server_no_context_takeover; "
+        "client_max_window_bits=10; client_no_context_takeover")

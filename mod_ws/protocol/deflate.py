@@ -60,7 +60,11 @@ class MessageDeflater:
             self._compressor = self._new_compressor()
         compressor = self._compressor
         if end and self.bfinal:
-            output = compressor.compress(data) + compressor.flush(zlib.Z_FINISH)
+            # RFC 7692 section 7.2.3.4: the final block, then one byte that starts an
+            # empty stored block (BFINAL=0, BTYPE=00), which the 4-byte tail the
+            # receiver appends completes. Receivers that keep one inflate stream
+            # (Chromium's) fail the next message without it.
+            output = compressor.compress(data) + compressor.flush(zlib.Z_FINISH) + b"\x00"
             self._compressor = self._new_compressor()  # a finished stream cannot go on
             self._in_message = False
             return output
@@ -84,11 +88,15 @@ class MessageInflater:
         allowance = self.max_size - self._produced
         try:
             output = self._decompressor.decompress(data, allowance + 1)
+            while self._decompressor.unused_data and len(output) <= allowance:
+                # Bytes after a final block (BFINAL=1) begin a new deflate stream with
+                # an empty window (RFC 7692 section 7.2.3.4; the sender reset too).
+                data = self._decompressor.unused_data
+                self._decompressor = zlib.decompressobj(-MAX_WINDOW_BITS)
+                output += self._decompressor.decompress(data, allowance + 1 - len(output))
         except zlib.error as e:
             raise DecompressionError(f"compressed message does not inflate: {e}") from None
         self._produced += len(output)
-        if self._decompressor.unused_data:
-            raise DecompressionError("data after the final deflate block of a message")
         if self._produced > self.max_size or self._decompressor.unconsumed_tail:
             raise MessageTooBigException(
                 f"compressed message inflates beyond the limit of {self.max_size} bytes"
