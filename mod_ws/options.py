@@ -24,7 +24,7 @@ from typing import NoReturn
 
 import configargparse
 
-from mod_ws import defaults
+from mod_ws import __version__, defaults
 
 PROG = "mod_ws"
 
@@ -181,7 +181,8 @@ class _ConfigFileFormat(configargparse.ConfigFileParser):
         """Map every accepted config key to its action (not --help, not --config)."""
         keys: dict[str, argparse.Action] = {}
         for action in self._parser._actions:
-            if isinstance(action, argparse._HelpAction) or getattr(action, "is_config_file_arg", False):
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction)) or getattr(
+                    action, "is_config_file_arg", False):
                 continue
             for option in action.option_strings:
                 if option.startswith("--"):
@@ -274,6 +275,8 @@ def build_parser() -> configargparse.ArgumentParser:
         prog=PROG,
         description="Standalone threaded WebSocket test server, compatible with pywebsocket3.",
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version and exit")
     parser.add_argument(
         "--config",
         dest="config_file",
@@ -444,7 +447,7 @@ def options_from_keywords(**keywords: object) -> argparse.Namespace:
     argv: list[str] = []
     for dest, value in keywords.items():
         action = actions.get(dest)
-        if action is None or dest == "help":
+        if action is None or dest in ("help", "version"):
             raise OptionError(f"unknown option {dest!r}")
         flag = _display_name(action)
         if action.nargs == 0:

@@ -426,6 +426,33 @@ def test_config_and_help_keys_cannot_be_set_from_a_config_file(capsys: pytest.Ca
     assert error_line(capsys, ["--config", name]) == "mod_ws: error: config.ini line 1: unknown option 'config'"
     name = write_config("help.ini", "help = true\n")
     assert error_line(capsys, ["--config", name]) == "mod_ws: error: help.ini line 1: unknown option 'help'"
+    name = write_config("version.ini", "version = true\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: version.ini line 1: unknown option 'version'")
+
+
+def test_version_prints_the_package_version_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    import mod_ws
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_options(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"mod_ws {mod_ws.__version__}\n"
+
+
+def test_options_from_keywords_checks_values_as_the_command_line_does() -> None:
+    from mod_ws.options import OptionError, options_from_keywords
+
+    options = options_from_keywords(port=0, use_tls=False, close_timeout=2.5, log_level="debug")
+    assert (options.port, options.close_timeout, options.log_level) == (0, 2.5, "debug")
+    with pytest.raises(OptionError, match=r"^--port: 70000 is out of range"):
+        options_from_keywords(port=70000)
+    with pytest.raises(OptionError, match="unknown option 'no_such_thing'"):
+        options_from_keywords(no_such_thing=1)
+    with pytest.raises(OptionError, match="--tls: expected True or False"):
+        options_from_keywords(use_tls="yes")
+    with pytest.raises(OptionError, match="--tls needs --private-key"):
+        options_from_keywords(use_tls=True)
 
 
 def test_missing_config_file_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
