@@ -29,7 +29,11 @@ from mod_ws.exceptions import (
     DispatchException,
     HandshakeException,
 )
-from mod_ws.protocol.closing import CLOSE_AFTER_HANDLER_RAISED, default_passive_closing_handshake
+from mod_ws.protocol.closing import (
+    CLOSE_AFTER_HANDLER_RAISED,
+    check_close_request,
+    default_passive_closing_handshake,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -242,12 +246,20 @@ class Dispatcher:
         handler = suite.passive_closing_handshake if suite else default_passive_closing_handshake
         try:
             code, reason = handler(request)
+            if code is None:
+                if reason:
+                    _logger.warning("%s of %s gave a reason without a code: sent none",
+                                    _PASSIVE_CLOSING_HANDSHAKE, request.ws_resource)
+                return None, ""
+            return code, check_close_request(code, reason or "")
         except AbortedByUserException:
             raise
+        except BadOperationException as e:  # a code that may not be sent, such as 1005
+            _logger.warning("%s of %s: %s; answering 1011 instead", _PASSIVE_CLOSING_HANDSHAKE,
+                            request.ws_resource, e)
         except Exception:
             _logger.exception("%s of %s raised", _PASSIVE_CLOSING_HANDSHAKE, request.ws_resource)
-            return STATUS_INTERNAL_ENDPOINT_ERROR, ""
-        return code, reason or ""
+        return STATUS_INTERNAL_ENDPOINT_ERROR, ""
 
 
 def load_handler_map(dispatcher: Dispatcher, map_file: str) -> None:

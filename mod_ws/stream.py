@@ -27,8 +27,14 @@ from mod_ws.exceptions import (
     MessageTooBigException,
     UnsupportedFrameException,
 )
-from mod_ws.protocol.closing import encode_close_payload
-from mod_ws.protocol.frames import apply_mask, build_frame, encode_frame_header, parse_frame_header
+from mod_ws.protocol.closing import check_close_code, encode_close_payload
+from mod_ws.protocol.frames import (
+    MAX_CONTROL_PAYLOAD,
+    Frame,
+    build_frame,
+    encode_frame_header,
+    read_frame,
+)
 from mod_ws.server.session import Stream, StreamOptions
 
 # Frame helpers for handlers that craft raw frames (pywebsocket3 names and signatures).
@@ -75,21 +81,31 @@ def create_binary_frame(
     return _create_frame(opcode, message, fin, mask)
 
 
+def _create_control_frame(opcode: int, body: bytes, mask: bool) -> bytes:
+    # A control frame over 125 bytes is crafted with create_text_frame(opcode=...).
+    if len(body) > MAX_CONTROL_PAYLOAD:
+        raise BadOperationException(f"control frame payload of {len(body)} bytes exceeds 125")
+    return _create_frame(opcode, body, 1, mask)
+
+
 def create_ping_frame(body: bytes, mask: bool = False, frame_filters: list | None = None) -> bytes:
-    return _create_frame(OPCODE_PING, body, 1, mask)
+    return _create_control_frame(OPCODE_PING, body, mask)
 
 
 def create_pong_frame(body: bytes, mask: bool = False, frame_filters: list | None = None) -> bytes:
-    return _create_frame(OPCODE_PONG, body, 1, mask)
+    return _create_control_frame(OPCODE_PONG, body, mask)
 
 
 def create_close_frame(body: bytes, mask: bool = False, frame_filters: list | None = None) -> bytes:
-    return _create_frame(OPCODE_CLOSE, body, 1, mask)
+    return _create_control_frame(OPCODE_CLOSE, body, mask)
 
 
 def create_closing_handshake_body(code: int | None, reason: str | bytes) -> bytes:
-    """A Close frame body for `code` and `reason` (empty when code is None)."""
-    return encode_close_payload(code, reason)
+    """A Close frame body for `code` and `reason` (empty when code is None); codes are
+    checked as close_connection checks them (BadOperationException)."""
+    if code is not None:
+        check_close_code(code)
+    return encode_close_payload(code, reason or "")
 
 
 def parse_frame(
@@ -98,28 +114,16 @@ def parse_frame(
 ) -> tuple[int, bytes, int, int, int, int]:
     """Reads one frame through `receive_bytes(n)`.
 
-    Returns (opcode, payload, fin, rsv1, rsv2, rsv3); raises InvalidFrameException for
-    an unmasked frame when `unmask_receive` is set.
+    Returns (opcode, payload, fin, rsv1, rsv2, rsv3); raises InvalidFrameException when
+    the frame's mask bit is not what `unmask_receive` expects.
     """
-    data = receive_bytes(2)
-    extra = {126: 2, 127: 8}.get(data[1] & 0x7F, 0) + (4 if data[1] & 0x80 else 0)
-    if extra:
-        data += receive_bytes(extra)
-    parsed = parse_frame_header(data)
-    assert parsed is not None
-    header, _ = parsed
-    if unmask_receive and header.mask_key is None:
-        raise InvalidFrameException("frame is not masked")
-    payload = receive_bytes(header.payload_length) if header.payload_length else b""
-    if header.mask_key is not None:
-        payload = apply_mask(payload, header.mask_key)
-    return (header.opcode, payload, int(header.fin), int(header.rsv1), int(header.rsv2),
-            int(header.rsv3))
+    return read_frame(receive_bytes, unmask_receive)
 
 
 __all__ = [
     "BadOperationException",
     "ConnectionTerminatedException",
+    "Frame",
     "InvalidFrameException",
     "InvalidUTF8Exception",
     "MessageTooBigException",

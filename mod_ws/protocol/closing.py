@@ -132,6 +132,18 @@ def default_passive_closing_handshake(request: Any) -> tuple[int | None, str]:
 _PSEUDO_CODES = frozenset({STATUS_NO_STATUS_RECEIVED, STATUS_ABNORMAL_CLOSURE, STATUS_TLS_HANDSHAKE})
 
 
+def check_close_code(code: object) -> None:
+    """Raises BadOperationException unless `code` is one a handler may send: 1000 to
+    4999, but not the pseudo codes 1005, 1006 and 1015 (pywebsocket3's rule)."""
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise BadOperationException(f"close status code must be an int, not {type(code).__name__}")
+    if not STATUS_NORMAL_CLOSURE <= code <= STATUS_USER_PRIVATE_MAX:
+        raise BadOperationException(f"close status code {code} is out of range (1000-4999)")
+    if code in _PSEUDO_CODES:
+        raise BadOperationException(f"close status code {code} is a reserved pseudo code "
+                                    "that is never sent")
+
+
 def check_close_request(code: int | None, reason: object) -> str:
     """Validates what a handler asks `close_connection` to send; returns the reason as str.
 
@@ -145,13 +157,7 @@ def check_close_request(code: int | None, reason: object) -> str:
         if reason:
             raise BadOperationException("a close reason needs a status code")
         return ""
-    if not isinstance(code, int) or isinstance(code, bool):
-        raise BadOperationException(f"close status code must be an int, not {type(code).__name__}")
-    if not STATUS_NORMAL_CLOSURE <= code <= STATUS_USER_PRIVATE_MAX:
-        raise BadOperationException(f"close status code {code} is out of range (1000-4999)")
-    if code in _PSEUDO_CODES:
-        raise BadOperationException(f"close status code {code} is a reserved pseudo code "
-                                    "that is never sent")
+    check_close_code(code)
     if not isinstance(reason, (str, bytes)):
         raise BadOperationException("a close reason must be str or bytes")
     if isinstance(reason, bytes):
@@ -202,17 +208,29 @@ class CloseHandshake:
         """Our close frame (first, or as the answer to the peer's): its payload, or
         None if ours was already sent or the connection is over. The reason is cut to
         fit on a UTF-8 boundary; a reason without a code is dropped."""
+        if not self._advance_for_our_close():
+            return None
+        if code is None:
+            reason = ""
+        self.sent = (code, reason)
+        return encode_close_payload(code, truncate_reason(reason) if code is not None else b"")
+
+    def sent_elsewhere(self) -> None:
+        """Our close frame went out without `start` (a handler wrote it raw): the
+        state moves on as if `start` had sent it."""
+        if self._advance_for_our_close():
+            self.sent = (None, "")
+
+    def _advance_for_our_close(self) -> bool:
+        """Moves to the state after our close frame; False if one may not be sent."""
         state = self.state
         if state is OPEN:
             self.state = CLOSING_BY_US
         elif state is CLOSING_BY_PEER:
             self.state = CLOSED
         else:
-            return None
-        if code is None:
-            reason = ""
-        self.sent = (code, reason)
-        return encode_close_payload(code, truncate_reason(reason) if code is not None else b"")
+            return False
+        return True
 
     def receive(self, code: int, reason: str) -> bool:
         """The peer's close frame arrived; returns whether we must now answer it."""
@@ -264,6 +282,7 @@ __all__ = [
     "MAX_CLOSE_REASON",
     "CloseHandshake",
     "CloseState",
+    "check_close_code",
     "check_close_request",
     "decode_close_payload",
     "default_passive_closing_handshake",

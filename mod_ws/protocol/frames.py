@@ -8,7 +8,7 @@ payload bytes in Python. The close payload codec lives with the close handshake
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from mod_ws.accelerators import speedups
 from mod_ws.common import (
@@ -233,3 +233,50 @@ def encode_unmasked_header(opcode: int, length: int, fin: bool = True, rsv1: boo
     if length < 0x10000:
         return _PACK_16(first, 126, length)
     return _PACK_64(first, 127, length)
+
+
+class Frame:
+    """One frame as pywebsocket3 hands it to handlers that read frames themselves:
+    mutable, with the bits as ints 0/1 (frame filters edit frames in place)."""
+
+    __slots__ = ("fin", "opcode", "payload", "rsv1", "rsv2", "rsv3")
+
+    def __init__(self, fin: int = 1, rsv1: int = 0, rsv2: int = 0, rsv3: int = 0,
+                 opcode: int | None = None, payload: bytes = b"") -> None:
+        self.fin = fin
+        self.rsv1 = rsv1
+        self.rsv2 = rsv2
+        self.rsv3 = rsv3
+        self.opcode = opcode
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return (f"Frame(fin={self.fin}, rsv1={self.rsv1}, rsv2={self.rsv2}, rsv3={self.rsv3}, "
+                f"opcode={self.opcode}, payload={self.payload[:40]!r})")
+
+
+def read_frame(receive_bytes: Callable[[int], bytes], unmask_receive: bool = True
+               ) -> tuple[int, bytes, int, int, int, int]:
+    """Reads one frame through `receive_bytes(n)` (which returns exactly n bytes) and
+    returns pywebsocket3's tuple (opcode, payload, fin, rsv1, rsv2, rsv3), unmasked.
+
+    Only the frame's own syntax is checked: its mask bit must be what `unmask_receive`
+    expects, and a 64-bit length must not have its top bit set (InvalidFrameException).
+    Opcodes, reserved bits and sizes are for the caller to judge: browser tests read
+    frames this way to see exactly what the client sent.
+    """
+    data = receive_bytes(2)
+    extra = {126: 2, 127: 8}.get(data[1] & 0x7F, 0) + (4 if data[1] & 0x80 else 0)
+    if extra:
+        data += receive_bytes(extra)
+    parsed = parse_frame_header(data)
+    assert parsed is not None  # the whole header was read
+    header, _ = parsed
+    if (header.mask_key is not None) != unmask_receive:
+        raise InvalidFrameException(
+            "frame is not masked" if unmask_receive else "frame is masked, and should not be")
+    payload = receive_bytes(header.payload_length) if header.payload_length else b""
+    if header.mask_key is not None:
+        payload = apply_mask(payload, header.mask_key)
+    return (header.opcode, bytes(payload), int(header.fin), int(header.rsv1), int(header.rsv2),
+            int(header.rsv3))

@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import Any, Callable
 
+from mod_ws.common import STATUS_NO_STATUS_RECEIVED
 from mod_ws.exceptions import ConnectionTerminatedException
 from mod_ws.protocol.closing import CloseHandshake
 from mod_ws.protocol.headers import Headers
@@ -45,8 +46,11 @@ class Connection:
             except Exception:
                 _logger.exception("close callback %r raised", callback)
 
-    def write(self, data: bytes) -> None:
-        """Sends raw bytes, whole, between other writers' frames."""
+    def write(self, data: bytes | str) -> None:
+        """Sends raw bytes, whole, between other writers' frames. A str is sent as
+        UTF-8: handlers written for Python 2's pywebsocket write response heads as str."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         with self.write_lock:
             try:
                 self.transport.sendall(data)
@@ -54,8 +58,18 @@ class Connection:
                 raise ConnectionTerminatedException(f"connection lost while sending: {e}") from None
 
     def read(self, length: int) -> bytes:
-        """Reads exactly `length` raw bytes (after any the server already buffered)."""
-        return bytes(self.reader.read_exact(length))
+        """Reads `length` raw bytes (after any the server already buffered), blocking
+        until they arrive; fewer, down to none, only when the client closed first (as
+        a file's read does, which pywebsocket3's handlers expect)."""
+        parts = []
+        while length > 0:
+            try:
+                part = self.reader.read_some(length)
+            except ConnectionTerminatedException:
+                break
+            parts.append(part)
+            length -= len(part)
+        return b"".join(parts)
 
     def get_local_addr(self) -> Any:
         return self.local_addr
@@ -110,6 +124,14 @@ class WebSocketRequest:
         connection failed)."""
         return self.close_handshake.server_terminated
 
+    @server_terminated.setter
+    def server_terminated(self, value: bool) -> None:
+        # Browser tests write their own close frame with connection.write and then
+        # say so here: the server must then neither close again nor answer the
+        # client's close.
+        if value:
+            self.close_handshake.sent_elsewhere()
+
     @property
     def client_terminated(self) -> bool:
         """True once no more frames are read from the client (its close arrived, or
@@ -124,9 +146,12 @@ class WebSocketRequest:
 
     @property
     def ws_close_reason(self) -> str | None:
-        """The reason of the client's close frame, once received."""
+        """The reason of the client's close frame, once received; None, as in
+        pywebsocket3, when that frame had no body (ws_close_code is then 1005)."""
         received = self.close_handshake.received
-        return None if received is None else received[1]
+        if received is None or (received[0] == STATUS_NO_STATUS_RECEIVED and not received[1]):
+            return None
+        return received[1]
 
     def is_https(self) -> bool:
         return self._secure

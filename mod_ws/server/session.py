@@ -51,6 +51,7 @@ from mod_ws.protocol.frames import (
     encode_unmasked_header,
 )
 from mod_ws.protocol.messages import MessageAssembler
+from mod_ws.server.frame_level import FrameLevelMethods
 
 _logger = logging.getLogger(__name__)
 _deflate_logger = logging.getLogger("mod_ws.deflate")
@@ -75,10 +76,19 @@ class StreamOptions:
     close_timeout: float = CLOSE_TIMEOUT
     mask_send: bool = False
     unmask_receive: bool = True
+    # pywebsocket3's filter lists, which handlers reading frames themselves run over
+    # each frame. mod_ws applies extensions in the session, not as filters: always
+    # empty (tuples, since one options object is shared by every stream of a server).
+    incoming_frame_filters: tuple = ()
+    outgoing_frame_filters: tuple = ()
+    incoming_message_filters: tuple = ()
+    outgoing_message_filters: tuple = ()
+    encode_text_message_to_utf8: bool = True
 
 
-class Stream:
-    """Messages in and out of one WebSocket connection (RFC 6455)."""
+class Stream(FrameLevelMethods):
+    """Messages in and out of one WebSocket connection (RFC 6455); the frame-level
+    methods browser tests call come from FrameLevelMethods."""
 
     def __init__(
         self,
