@@ -34,7 +34,8 @@ setup(
     },
     # Optional: without a C compiler the pure-Python masking is used.
     ext_modules=[Extension("mod_ws._speedups", ["mod_ws/_speedups.c"], optional=True)],
-    entry_points={"console_scripts": ["mod_ws = mod_ws.standalone:main"]},
+    entry_points={"console_scripts": ["mod_ws = mod_ws.standalone:main"],
+                  "pytest11": ["mod_ws = mod_ws.pytest_plugin"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Internet :: WWW/HTTP",

@@ -10,6 +10,23 @@ Running
 Static files are served from the document root (-d); WebSocket handlers are loaded
 from the handler root (-w, default: the document root) when the server starts.
 
+Embedding and pytest
+--------------------
+In a Python program or test, `mod_ws.Server(document_root, **options)` runs the same
+server on a background thread. The options are the command line's as keywords (their
+dests, or `host`, `handlers`, `tls`); it listens on 127.0.0.1 and a free port unless
+told otherwise. `.port` and `.url(path)` say where; `stop()` (or leaving the `with`
+block) closes open WebSockets with 1001 and joins its threads. With mod_ws installed,
+pytest gets two fixtures: `mod_ws_server` (a built-in /echo, or the handler root of
+`@pytest.mark.mod_ws(root=...)`) and `mod_ws_server_factory`, which also takes handler
+sources to write into the test's `tmp_path`:
+
+    with mod_ws.Server("example", max_message_size=1 << 20) as server:
+        connect(server.url("/echo"))            # ws://127.0.0.1:<port>/echo
+
+    def test_hello(mod_ws_server_factory):
+        server = mod_ws_server_factory(handlers={"hi": HANDLER_SOURCE})  # serves /hi
+
 Writing a handler
 -----------------
 A WebSocket request for resource `/a/b` (the query string is ignored when choosing the
@@ -79,3 +96,13 @@ Example (example/echo_wsh.py):
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # mod_ws.Server is imported on first use: handlers `import mod_ws` (or
+    # `from mod_ws import msgutil`) and should not load the whole server for it.
+    if name == "Server":
+        from mod_ws.embedded import Server
+
+        return Server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -453,7 +453,7 @@ def options_from_keywords(**keywords: object) -> argparse.Namespace:
         if action.nargs == 0:
             if not isinstance(value, bool):
                 raise OptionError(f"{flag}: expected True or False, got {value!r}")
-            if value:
+            if value != action.default:  # the flag flips its default (store_true or _false)
                 argv.append(flag)
         elif value is not None:
             argv.append(f"{flag}={value}")

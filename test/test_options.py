@@ -445,6 +445,8 @@ def test_options_from_keywords_checks_values_as_the_command_line_does() -> None:
 
     options = options_from_keywords(port=0, use_tls=False, close_timeout=2.5, log_level="debug")
     assert (options.port, options.close_timeout, options.log_level) == (0, 2.5, "debug")
+    assert options_from_keywords(pywebsocket_imports=False).pywebsocket_imports is False
+    assert options_from_keywords(pywebsocket_imports=True).pywebsocket_imports is True
     with pytest.raises(OptionError, match=r"^--port: 70000 is out of range"):
         options_from_keywords(port=70000)
     with pytest.raises(OptionError, match="unknown option 'no_such_thing'"):
