@@ -9,6 +9,7 @@ accept values are bytes here.
 
 from __future__ import annotations
 
+from mod_ws.exceptions import AbortedByUserException, HandshakeException, VersionException
 from mod_ws.server.http1.upgrade import accept_for_key
 
 # pywebsocket3's name: a Sec-WebSocket-Key as bytes in, its accept value as bytes out.
@@ -18,3 +19,18 @@ compute_accept = accept_for_key
 def compute_accept_from_unicode(unicode_key: str) -> bytes:
     """`compute_accept` for a key given as str (as `request.headers_in` holds it)."""
     return accept_for_key(unicode_key.encode("utf-8"))
+
+
+def format_header(name: str, value: str) -> str:
+    """One response header line, with its CRLF."""
+    return f"{name}: {value}\r\n"
+
+
+__all__ = [
+    "AbortedByUserException",
+    "HandshakeException",
+    "VersionException",
+    "compute_accept",
+    "compute_accept_from_unicode",
+    "format_header",
+]
