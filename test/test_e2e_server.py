@@ -445,3 +445,49 @@ def test_client_that_stops_reading_is_dropped_after_send_timeout_and_others_are_
         assert wait_for_value(server.thread_count, threads, 10.0) == threads
     finally:
         stalled.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_chromiums_launch_line_starts_the_server(make_server, tmp_path):
+    """Chromium's web-test runner launches pywebsocket with exactly these options (a
+    relative map file, found under the document root; every path a CGI path); only
+    the port is a free one instead of 8880."""
+    docs = tmp_path / "http" / "tests" / "websocket"
+    write(docs / "echo-request-headers_wsh.py", """
+        from mod_pywebsocket import msgutil
+
+        def web_socket_do_extra_handshake(request):
+            pass
+
+        def web_socket_transfer_data(request):
+            msgutil.send_message(request, "Host: %s" % request.headers_in["Host"])
+    """)
+    write(docs / "handler_map.txt", "# alias existing\n/ /echo-request-headers\n")
+    write(docs / "page.html", "<p>static</p>\n")
+    script = write(docs / "resources" / "hello.py", """
+        #!/usr/bin/env python3
+        print("Content-Type: text/plain")
+        print()
+        print("from a CGI program")
+    """)
+    script.chmod(0o755)
+    log_file = tmp_path / "pywebsocket.ws.log"
+    port = _free_port()
+    server = make_server(
+        "--server-host", "localhost", "--port", port, "--document-root", docs,
+        "--scan-dir", docs, "--cgi-paths", "/", "--log-file", log_file,
+        "--websock-handlers-map-file", "handler_map.txt", "--handler-encoding", "utf-8",
+        cwd=tmp_path, defaults=False)
+    assert server.port == port
+    with ws_connect(f"ws://localhost:{port}/") as ws:  # the map's alias for /
+        assert ws.recv(timeout=TIMEOUT) == f"Host: localhost:{port}"
+    for path, body in (("/page.html", b"<p>static</p>\n"), ("/resources/hello.py", b"from a CGI program\n")):
+        response, _ = wsraw.http_exchange(port, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        assert (response.status, response.body) == (200, body)
+    server.stop()
+    assert log_file.exists()
