@@ -75,10 +75,22 @@ Over TLS (`--tls`), `request.is_https()` is True and `request.get_peer_cert()` g
 client's verified certificate (with `--tls-client-auth`) as a dict of `subject`,
 `issuer`, `serial`, `not_before`, `not_after` and `subject_alt_names`, or None.
 
-Handlers written for pywebsocket3 run after changing `mod_pywebsocket` (or
-`pywebsocket3`) to `mod_ws` in their imports, those that use `util` (`pack_byte`,
-`hexify`, `get_class_logger`) or `handshake.hybi` included. As there,
-`request.headers_in[name]` is None for a field the client did not send.
+Handlers written for pywebsocket3 run unmodified: while mod_ws loads handler files,
+`mod_pywebsocket` and `pywebsocket3` (and their submodules) import as mod_ws's modules
+of the same name, even where the real pywebsocket3 is installed
+(`--no-pywebsocket-imports` turns that off; mod_ws.aliases). What they call behaves as
+there: `close_connection` raises BadOperationException for a code outside 1000-4999 or
+a pseudo code (1005, 1006, 1015) and sends an empty close for (None, None);
+`send_message` of anything but str or bytes is a TypeError; `request.headers_in[name]`
+is None for a field the client did not send; the frame-level methods browser tests
+call (`ws_stream._receive_frame()` and its tuple, `_receive_frame_as_frame_object`,
+`receive_bytes`, `_send_pong`, `_write`, ...; mod_ws.server.frame_level) are there,
+and after writing its own close frame with `request.connection.write` a handler sets
+`request.server_terminated = True` so the server neither closes again nor answers the
+client's close. A handler file that fails to load answers its handshakes with 500 and
+the reason. `mod_ws.standalone._parse_args_and_config` and
+`mod_ws.standalone.WebSocketServer(options)` embed the server as web-platform-tests
+embeds pywebsocket3.
 
 Example (example/echo_wsh.py):
 
