@@ -33,6 +33,7 @@ setup(
             "websockets",
             "websocket-client",
             "zlib-ng",  # the tests run with it; CI's Python 3.9 run goes without
+            "playwright",  # drives the system's Chromium in test_e2e_browser.py
         ],
     },
     # Optional: without a C compiler the pure-Python masking is used.

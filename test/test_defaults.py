@@ -48,3 +48,15 @@ def test_the_embedding_api_and_the_core_read_the_same_defaults(tmp_path: Path):
     server_defaults = inspect.signature(WebSocketServer).parameters
     assert inspect.signature(open_listeners).parameters["backlog"].default == defaults.BACKLOG
     assert server_defaults["shutdown_timeout"].default == defaults.SHUTDOWN_TIMEOUT
+
+
+def test_a_deprecation_warning_raised_in_mod_ws_code_fails_the_suite():
+    """pyproject.toml turns DeprecationWarnings issued from mod_ws's modules into errors,
+    so a use of anything deprecated (on any Python CI runs) fails a test."""
+    import warnings
+
+    import pytest
+
+    with pytest.raises(DeprecationWarning):
+        warnings.warn_explicit("deprecated", DeprecationWarning, "mod_ws/x.py", 1,
+                               module="mod_ws.server.x")

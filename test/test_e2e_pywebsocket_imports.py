@@ -146,6 +146,40 @@ HANDLERS = {
         def web_socket_passive_closing_handshake(request):
             raise AbortedByUserException("abort at the passive close")
     """,
+    # Hundreds of KB of Set-Cookie in the 101, as Chromium's cookie-flood does.
+    "cookie_flood_wsh.py": """
+        from mod_pywebsocket import msgutil
+
+
+        def web_socket_do_extra_handshake(request):
+            for i in range(2000):
+                request.extra_headers.append(("Set-Cookie", "c%d=%s; Path=/" % (i, "v" * 100)))
+
+
+        def web_socket_transfer_data(request):
+            msgutil.send_message(request, "flooded")
+    """,
+    # Module-level state is shared by every connection (the file loads once).
+    "counter_wsh.py": """
+        import threading
+
+        from pywebsocket3 import msgutil
+
+        _lock = threading.Lock()
+        _count = 0
+
+
+        def web_socket_do_extra_handshake(request):
+            pass
+
+
+        def web_socket_transfer_data(request):
+            global _count
+            with _lock:
+                _count += 1
+                mine = _count
+            msgutil.send_message(request, str(mine))
+    """,
     # A module pywebsocket3 has but mod_ws does not answer for.
     "unknown_module_wsh.py": """
         from pywebsocket3 import memorizingfile
@@ -301,3 +335,19 @@ def test_without_aliases_an_installed_pywebsocket3_is_what_handlers_import(make_
         assert ws.recv() == "still served by mod_ws's stream"
     finally:
         ws.close()
+
+
+def test_hundreds_of_kilobytes_of_extra_headers_go_out_in_the_101(compat_server):
+    with RawWebSocket.connect(compat_server.port, "/cookie_flood") as ws:
+        cookies = [value for name, value in ws.response.headers if name.lower() == "set-cookie"]
+        assert len(cookies) == 2000 and sum(map(len, cookies)) > 200_000
+        assert cookies[1999] == "c1999=" + "v" * 100 + "; Path=/"
+        assert ws.recv_message(TIMEOUT) == (OP_TEXT, b"flooded")
+
+
+def test_module_level_state_is_shared_by_every_connection(compat_server):
+    seen = []
+    for _ in range(3):
+        with RawWebSocket.connect(compat_server.port, "/counter") as ws:
+            seen.append(int(ws.recv_message(TIMEOUT)[1]))
+    assert seen == [seen[0], seen[0] + 1, seen[0] + 2]
