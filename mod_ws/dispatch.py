@@ -30,9 +30,9 @@ from mod_ws.exceptions import (
     HandshakeException,
 )
 from mod_ws.protocol.closing import (
-    CLOSE_AFTER_HANDLER_RAISED,
     check_close_request,
     default_passive_closing_handshake,
+    truncate_reason,
 )
 
 _logger = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class Dispatcher:
         handler_encoding: str | None = None,
     ) -> None:
         self._handler_suite_map: dict[str, HandlerSuite] = {}
+        # Whether a handler's exception is named in its 1011 close (--no-error-details).
+        self.error_details = True
         # Resources whose handler file failed to load, with the reason.
         self._load_failures: dict[str, str] = {}
         self._source_warnings: list[str] = []
@@ -215,19 +217,17 @@ class Dispatcher:
             return
         except AbortedByUserException:
             return
-        except BadOperationException as e:
-            # A handler that calls on after the close (pywebsocket3's example close_wsh.py
-            # receives again once the client has closed) is routine: debug, as there.
-            _logger.debug("%s of %s: %s", _TRANSFER_DATA, request.ws_resource, e)
+        except Exception as e:
+            if isinstance(e, BadOperationException):
+                # A handler that calls on after the close (pywebsocket3's example
+                # close_wsh.py receives again once the client has closed) is routine:
+                # debug, as there.
+                _logger.debug("%s of %s: %s", _TRANSFER_DATA, request.ws_resource, e)
+            else:
+                _logger.exception("%s of %s raised (the session's end line names the peer)",
+                                  _TRANSFER_DATA, request.ws_resource)
             try:
-                stream.close_connection(*CLOSE_AFTER_HANDLER_RAISED)
-            except ConnectionTerminatedException:
-                pass
-            return
-        except Exception:
-            _logger.exception("%s of %s raised", _TRANSFER_DATA, request.ws_resource)
-            try:
-                stream.close_connection(*CLOSE_AFTER_HANDLER_RAISED)
+                stream.close_connection(STATUS_INTERNAL_ENDPOINT_ERROR, self._error_reason(e))
             except ConnectionTerminatedException:
                 pass
             return
@@ -236,6 +236,15 @@ class Dispatcher:
                 stream.close_connection()
             except ConnectionTerminatedException:
                 pass
+
+    def _error_reason(self, error: Exception) -> str:
+        """The 1011 close reason for a handler's exception: its class and message (cut
+        to fit the frame by the close handshake), or nothing with --no-error-details."""
+        if not self.error_details:
+            return ""
+        message = " ".join(str(error).split())
+        reason = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        return truncate_reason(reason).decode("utf-8")
 
     def passive_closing_handshake(self, request: Any) -> tuple[int | None, str]:
         """The close (code, reason) to answer a client's close with.

@@ -313,6 +313,9 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(handlers, "--no-pywebsocket-imports", dest="pywebsocket_imports", action="store_false",
          help="do not make handlers' imports of mod_pywebsocket and pywebsocket3 load "
          "mod_ws's modules (then they need the real pywebsocket3 installed)")
+    _add(handlers, "--no-error-details", dest="error_details", action="store_false",
+         help="close with a bare 1011 when a handler raises (by default the close reason "
+         "names the exception's class and message)")
     _add(handlers, "--handler-encoding", dest="handler_encoding", type=_codec_name, default=None,
          help="text encoding of handler files (default: the locale's)")
     _add(handlers, "-x", "--cgi-paths", dest="cgi_paths", default=None,

@@ -57,6 +57,7 @@ def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
     )
     if options.websock_handlers_map_file:
         load_handler_map(dispatcher, under_document_root(options, options.websock_handlers_map_file))
+    dispatcher.error_details = getattr(options, "error_details", True)
     return dispatcher
 
 

@@ -439,7 +439,7 @@ def transfer_handler(tmp_path: Path, body: str) -> Dispatcher:
     [
         ("pass", False, [()]),
         ("pass", True, []),
-        ("raise RuntimeError('bug')", False, [(1011, "handler error")]),
+        ("raise RuntimeError('bug')", False, [(1011, "RuntimeError: bug")]),
         ("raise ConnectionTerminatedException('gone')", False, []),
         ("raise AbortedByUserException('drop')", False, []),
     ],

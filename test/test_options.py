@@ -70,6 +70,7 @@ EXPECTED_DEFAULTS = {
     "request_queue_size": 128,
     "handler_encoding": None,
     "pywebsocket_imports": True,
+    "error_details": True,
     "request_timeout": 10.0,
     "max_request_header_size": 16384,
     "close_timeout": 5.0,

@@ -20,7 +20,6 @@ from typing import Any
 
 from mod_ws.common import (
     STATUS_ABNORMAL_CLOSURE,
-    STATUS_INTERNAL_ENDPOINT_ERROR,
     STATUS_NO_STATUS_RECEIVED,
     STATUS_NORMAL_CLOSURE,
     STATUS_TLS_HANDSHAKE,
@@ -36,10 +35,6 @@ from mod_ws.protocol.frames import MAX_CONTROL_PAYLOAD
 
 # A close reason must fit in a control frame beside its 2-byte code.
 MAX_CLOSE_REASON = MAX_CONTROL_PAYLOAD - 2
-
-# How the server closes when the handler's web_socket_transfer_data raised (when it
-# returns, close_connection's default: 1000).
-CLOSE_AFTER_HANDLER_RAISED = (STATUS_INTERNAL_ENDPOINT_ERROR, "handler error")
 
 _PACK_CODE = struct.Struct("!H").pack
 _UNPACK_CODE = struct.Struct("!H").unpack_from
@@ -167,6 +162,13 @@ def check_close_request(code: int | None, reason: object) -> str:
     return reason
 
 
+def _describe_close(close: tuple[int | None, str] | None) -> str:
+    code, reason = close or (None, "")
+    if code is None or code == STATUS_NO_STATUS_RECEIVED:
+        return "no code"
+    return f"{code} {reason!r}" if reason else str(code)
+
+
 class CloseHandshake:
     """The close state of one connection, and the transitions RFC 6455 allows.
 
@@ -177,13 +179,14 @@ class CloseHandshake:
     close frame may be sent any more; the caller writes it under its write lock.
     """
 
-    __slots__ = ("failure", "received", "sent", "state")
+    __slots__ = ("failure", "initiator", "received", "sent", "state")
 
     def __init__(self) -> None:
         self.state = OPEN
         self.sent: tuple[int | None, str] | None = None  # our close: (code, reason)
         self.received: tuple[int, str] | None = None  # the peer's close: (code, reason)
         self.failure: str | None = None  # why the connection failed
+        self.initiator: str | None = None  # "server" or "client": who sent the first close
 
     def __repr__(self) -> str:
         return f"<CloseHandshake {self.state.value}>"
@@ -226,6 +229,7 @@ class CloseHandshake:
         state = self.state
         if state is OPEN:
             self.state = CLOSING_BY_US
+            self.initiator = "server"
         elif state is CLOSING_BY_PEER:
             self.state = CLOSED
         else:
@@ -238,6 +242,7 @@ class CloseHandshake:
         state = self.state
         if state is OPEN:
             self.state = CLOSING_BY_PEER
+            self.initiator = "client"
             return True
         if state is CLOSING_BY_US:
             self.state = CLOSED
@@ -256,6 +261,21 @@ class CloseHandshake:
         if self.state is not FAILED:
             self.state = FAILED
             self.failure = reason
+
+    def describe(self) -> str:
+        """How the connection ended, in words for a log line."""
+        if self.state is FAILED:
+            sent = f" (sent close {_describe_close(self.sent)})" if self.sent else ""
+            return f"failed: {self.failure}{sent}"
+        if self.initiator == "server":
+            answer = (f", answered {_describe_close(self.received)}" if self.received
+                      else ", no close from the client")
+            return f"closed by the server with {_describe_close(self.sent)}{answer}"
+        if self.initiator == "client":
+            answer = (f", answered {_describe_close(self.sent)}" if self.sent
+                      else ", not answered")
+            return f"closed by the client with {_describe_close(self.received)}{answer}"
+        return "ended without a closing handshake"
 
     # Checks for the session's data paths.
 
@@ -278,7 +298,6 @@ class CloseHandshake:
 
 
 __all__ = [
-    "CLOSE_AFTER_HANDLER_RAISED",
     "MAX_CLOSE_REASON",
     "CloseHandshake",
     "CloseState",

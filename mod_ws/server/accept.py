@@ -21,6 +21,7 @@ from mod_ws.extensions import get_extension_processor, negotiate
 from mod_ws.protocol import opening
 from mod_ws.protocol.headers import Headers
 from mod_ws.server.config import ServerConfig
+from mod_ws.server.reporting import format_address
 from mod_ws.server.request import Connection, WebSocketRequest
 from mod_ws.server.session import Stream
 
@@ -58,7 +59,8 @@ def accept_websocket(
     try:
         dispatcher.do_extra_handshake(request)
     except AbortedByUserException as e:
-        _logger.info("%s: %s aborted the handshake: %s", connection.remote_addr, resource, e)
+        _logger.info("%s: %s aborted the handshake: %s", format_address(connection.remote_addr),
+                     resource, e)
         return None
     opening.check_selected_protocol(request.ws_protocol, request.ws_requested_protocols)
     accepted, compression = negotiate(request.ws_extension_processors, config.max_message_size)

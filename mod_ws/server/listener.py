@@ -17,6 +17,7 @@ import threading
 from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.http1.connection import ConnectionHandler
+from mod_ws.server.reporting import format_address
 from mod_ws.server.workers import ListenerThreads
 
 _logger = logging.getLogger(__name__)
@@ -110,11 +111,6 @@ def configure_connection_socket(sock: socket.socket, send_timeout: float) -> Non
     for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6)):
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-
-
-def format_address(address: tuple) -> str:
-    host, port = address[0], address[1]
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class WebSocketServer:

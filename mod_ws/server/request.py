@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 from mod_ws.common import STATUS_NO_STATUS_RECEIVED
@@ -117,6 +118,7 @@ class WebSocketRequest:
         # The closing handshake's state (mod_ws.protocol.closing); the attributes
         # below are pywebsocket3's views on it.
         self.close_handshake = CloseHandshake()
+        self.accepted_at = time.monotonic()  # for the session's duration in the log
 
     @property
     def server_terminated(self) -> bool:

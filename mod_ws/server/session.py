@@ -27,6 +27,7 @@ from mod_ws.common import (
     OPCODE_PONG,
     OPCODE_TEXT,
     STATUS_GOING_AWAY,
+    STATUS_NO_STATUS_RECEIVED,
     STATUS_NORMAL_CLOSURE,
 )
 from mod_ws.defaults import CLOSE_TIMEOUT, MAX_MESSAGE_SIZE
@@ -52,6 +53,7 @@ from mod_ws.protocol.frames import (
 )
 from mod_ws.protocol.messages import MessageAssembler
 from mod_ws.server.frame_level import FrameLevelMethods
+from mod_ws.server.reporting import describe_session, format_address
 
 _logger = logging.getLogger(__name__)
 _deflate_logger = logging.getLogger("mod_ws.deflate")
@@ -118,6 +120,12 @@ class Stream(FrameLevelMethods):
         self._ping_queue: list[bytes] = []  # payloads of pings not yet answered
         # Set once the server has waited (bounded) for the client's close frame.
         self.close_awaited = False
+        # Data messages and their bytes (UTF-8 for text, before compression) each way,
+        # for the line logged when the session ends.
+        self.received_messages = 0
+        self.received_bytes = 0
+        self.sent_messages = 0
+        self.sent_bytes = 0
         # One reader at a time: a MessageReceiver thread and a closing handler thread
         # may both want the next frame.
         self._read_lock = threading.Lock()
@@ -160,6 +168,9 @@ class Stream(FrameLevelMethods):
                 frame_opcode = opcode
                 self._outgoing_compressed = self._deflater is not None and self._deflater.enabled
             self._outgoing_opcode = None if end else opcode
+            self.sent_bytes += len(payload)
+            if end:
+                self.sent_messages += 1
             if self._outgoing_compressed:
                 original_size = len(payload)
                 payload = self._deflater.compress(payload, end)
@@ -194,7 +205,10 @@ class Stream(FrameLevelMethods):
                 self._sendall(payload)
         except OSError as e:
             # A frame may be half written: the connection cannot carry another.
-            reason = f"connection lost while sending: {e}"
+            if isinstance(e, (BlockingIOError, TimeoutError)):  # SO_SNDTIMEO expired
+                reason = "send timed out (--send-timeout): the client stopped reading"
+            else:
+                reason = f"connection lost while sending: {e}"
             self._closing.lose(reason)
             raise ConnectionTerminatedException(reason) from None
 
@@ -207,6 +221,9 @@ class Stream(FrameLevelMethods):
             payload = self._closing.start(code, reason)
             if payload is not None:
                 self._send_frame(OPCODE_CLOSE, payload)
+        if payload is not None and _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug("%s: close frame sent: %s", format_address(self._request.connection.remote_addr),
+                          f"{code} {reason!r}" if code is not None else "empty")
 
     # Receiving.
 
@@ -235,6 +252,9 @@ class Stream(FrameLevelMethods):
                 opcode, value = next_event(reader)
                 if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
                     self._last_received_opcode = opcode
+                    self.received_messages += 1
+                    self.received_bytes += (len(value) if opcode == OPCODE_BINARY or value.isascii()
+                                            else len(value.encode()))
                     return value
                 self._last_received_opcode = opcode
                 if opcode == OPCODE_PING:
@@ -252,8 +272,10 @@ class Stream(FrameLevelMethods):
 
     def _fail(self, code: int, reason: str) -> None:
         """Fails the connection (RFC 6455 section 7.1.7): a close frame, then no more reads."""
-        _logger.info("failing connection from %s with %d: %s",
-                     self._request.connection.remote_addr, code, reason)
+        # At debug: the session's end line (info) gives the failure and its close code.
+        _logger.debug("%s %s: failing the connection with %d: %s",
+                      format_address(self._request.connection.remote_addr),
+                      self._request.ws_resource, code, reason)
         with self._write_lock:
             payload = self._closing.fail(code, reason)
             if payload is not None:
@@ -280,6 +302,9 @@ class Stream(FrameLevelMethods):
             handler(self._request, payload)
 
     def _process_close(self, code: int, reason: str) -> None:
+        if _logger.isEnabledFor(logging.DEBUG):
+            _logger.debug("%s: close frame received: %s", format_address(self._request.connection.remote_addr),
+                          f"{code} {reason!r}" if code != STATUS_NO_STATUS_RECEIVED else "empty")
         if not self._closing.receive(code, reason):
             return  # the answer to our own close
         try:
@@ -344,6 +369,8 @@ def run_session(request: Any, dispatcher: Any, close_timeout: float) -> None:
     stream = request.ws_stream
     if request.close_handshake.state is CLOSING_BY_US and not stream.close_awaited:
         stream.wait_for_close(close_timeout)
+    if _logger.isEnabledFor(logging.INFO):
+        _logger.info("%s", describe_session(request))
 
 
 def close_going_away(request: Any) -> None:

@@ -367,7 +367,7 @@ class TlsTransport(SocketEnds):
                 sent = self._run(self._engine.send, view, deadline=deadline)
                 view = view[sent:]
         except TimeoutError:
-            raise OSError(f"send timed out after {self._send_timeout:g} s") from None
+            raise TimeoutError(f"send timed out after {self._send_timeout:g} s") from None
         finally:
             view.release()
 

@@ -24,6 +24,7 @@ from mod_ws.common import (
     HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_NOT_IMPLEMENTED,
     HTTP_STATUS_REQUEST_TIMEOUT,
+    format_extensions,
 )
 from mod_ws.defaults import LINGER_TIMEOUT
 from mod_ws.exceptions import (
@@ -45,6 +46,7 @@ from mod_ws.server.http1.request_head import (
     parse_request_head,
 )
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
+from mod_ws.server.reporting import format_address, masked_headers
 from mod_ws.server.request import Connection, WebSocketRequest
 from mod_ws.server.static_files import (
     content_type,
@@ -90,11 +92,11 @@ class ConnectionHandler:
             self._serve()
             self.transport.finish()  # a clean end: TLS says close_notify
         except ConnectionTerminatedException as e:
-            _logger.debug("%s: %s", self.connection.remote_addr, e)
+            _logger.debug("%s: %s", format_address(self.connection.remote_addr), e)
         except OSError as e:
-            _logger.debug("%s: connection error: %s", self.connection.remote_addr, e)
+            _logger.debug("%s: connection error: %s", format_address(self.connection.remote_addr), e)
         except Exception:
-            _logger.exception("unexpected error serving %s", self.connection.remote_addr)
+            _logger.exception("unexpected error serving %s", format_address(self.connection.remote_addr))
         finally:
             # Abort first: it wakes helper threads blocked reading this connection.
             self.transport.abort()
@@ -155,7 +157,8 @@ class ConnectionHandler:
                 headers: list[tuple[str, str]] | None = None) -> None:
         """Answers an error status with a one-line reason, logs it, and ends the connection."""
         request_line = f"{head.method} {head.target}" if head else "-"
-        _logger.warning("%s %r: %d %s", self.connection.remote_addr, request_line, status, reason)
+        _logger.warning("%s %r: %d %s", format_address(self.connection.remote_addr), request_line,
+                        status, reason)
         body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode("utf-8", "replace")
         try:
             self._send(status, (headers or []) + [
@@ -312,7 +315,7 @@ class ConnectionHandler:
 
     def _log_access(self, head: RequestHead, status: int) -> None:
         if _access_logger.isEnabledFor(logging.INFO):
-            _access_logger.info('%s "%s %s %s" %d', self.connection.remote_addr,
+            _access_logger.info('%s "%s %s %s" %d', format_address(self.connection.remote_addr),
                                 head.method, head.target, head.version_string, status)
 
     # WebSocket.
@@ -338,8 +341,17 @@ class ConnectionHandler:
             raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
         if request is None:
             return None
-        self._send(101, build_response_headers(key, request.ws_protocol, request.ws_extensions,
-                                               request.extra_headers))
+        response_headers = build_response_headers(key, request.ws_protocol, request.ws_extensions,
+                                                  request.extra_headers)
+        if _logger.isEnabledFor(logging.DEBUG):
+            peer = format_address(self.connection.remote_addr)
+            _logger.debug("%s %s: request header fields: %s", peer, resource,
+                          masked_headers(head.headers.items()))
+            _logger.debug("%s %s: 101 with subprotocol %s, extensions %s; response header "
+                          "fields: %s", peer, resource, request.ws_protocol or "none",
+                          format_extensions(request.ws_extensions or []) or "none",
+                          masked_headers(response_headers))
+        self._send(101, response_headers)
         self._log_access(head, 101)
         # The handshake's temporaries are gone with its frame; a held connection keeps
         # only the request, and its header fields as one string.

@@ -1,0 +1,56 @@
+"""What the log says about a WebSocket connection, in lines a tester can read.
+
+One line at info when a session ends (peer, resource, subprotocol, extensions, how long,
+messages and bytes each way, who closed with what, or why it failed); at debug, the
+opening handshake's header fields with credentials masked. The words are built here so
+every carrier logs the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+# Fields whose values are secrets: logged as their length only.
+_MASKED_FIELDS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def masked_headers(fields: Iterable[tuple[str, str]]) -> str:
+    """Header fields on one line, `Name: value; ...`, secrets shown as their length."""
+    return "; ".join(
+        f"{name}: ({len(value)} bytes, masked)" if name.lower() in _MASKED_FIELDS else f"{name}: {value}"
+        for name, value in fields
+    )
+
+
+def describe_session(request: Any) -> str:
+    """The line logged when a session ends."""
+    stream = request.ws_stream
+    extensions = ", ".join(e.name() for e in request.ws_extensions or []) or "none"
+    return (
+        f"{_peer(request)} {request.ws_resource}: {request.close_handshake.describe()}; "
+        f"{time.monotonic() - request.accepted_at:.3f} s; subprotocol "
+        f"{request.ws_protocol or 'none'}; extensions {extensions}; received "
+        f"{_count(stream.received_messages, stream.received_bytes)}, sent "
+        f"{_count(stream.sent_messages, stream.sent_bytes)}"
+    )
+
+
+def _count(messages: int, size: int) -> str:
+    return f"{messages} message{'' if messages == 1 else 's'} ({size} bytes)"
+
+
+def format_address(address: Any) -> str:
+    """`host:port` (`[host]:port` for IPv6) of a socket address tuple."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address)
+
+
+def _peer(request: Any) -> str:
+    return format_address(request.connection.remote_addr)
+
+
+__all__ = ["describe_session", "format_address", "masked_headers"]
