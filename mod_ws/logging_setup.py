@@ -8,6 +8,7 @@ help spot handlers that never return.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import logging.handlers
 import threading
@@ -18,6 +19,8 @@ logging.addLevelName(LOGLEVEL_FINE, "FINE")
 
 LOG_FORMAT = "[%(asctime)s] [%(levelname)s] %(name)s: %(message)s"
 DEFLATE_LOGGER_NAME = "mod_ws.deflate"
+# --log-frames logs here, at INFO, whatever --log-level is (mod_ws.server.frame_trace).
+FRAMES_LOGGER_NAME = "mod_ws.frames"
 THREAD_MONITOR_LOGGER_NAME = "mod_ws.thread_monitor"
 
 _LEVELS = {
@@ -34,6 +37,25 @@ _LEVELS = {
 # replaces them instead of logging every record twice.
 _installed_handlers: list[logging.Handler] = []
 _install_lock = threading.Lock()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record and line, for harnesses that parse logs: time, level,
+    logger, message, the traceback if any, and the fields a record carries in
+    `extra={"fields": {...}}` (the session's end line carries peer, resource, close
+    codes and counts)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class LogFileError(OSError):
@@ -71,7 +93,8 @@ def configure_logging(options: argparse.Namespace) -> None:
     root_level = level_from_name(options.log_level)
     deflate_level = level_from_name(options.deflate_log_level)
     handler = _make_handler(options)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    json_format = getattr(options, "log_format", "text") == "json"
+    handler.setFormatter(JsonFormatter() if json_format else logging.Formatter(LOG_FORMAT))
 
     root = logging.getLogger()
     with _install_lock:
@@ -82,6 +105,8 @@ def configure_logging(options: argparse.Namespace) -> None:
         root.addHandler(handler)
         root.setLevel(root_level)
     logging.getLogger(DEFLATE_LOGGER_NAME).setLevel(deflate_level)
+    logging.getLogger(FRAMES_LOGGER_NAME).setLevel(
+        logging.INFO if getattr(options, "log_frames", False) else logging.NOTSET)
 
 
 class ThreadMonitor(threading.Thread):

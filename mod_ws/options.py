@@ -29,6 +29,7 @@ from mod_ws import __version__, defaults
 PROG = "mod_ws"
 
 LOG_LEVEL_CHOICES = ("fine", "debug", "info", "warning", "warn", "error", "critical")
+LOG_FORMAT_CHOICES = ("text", "json")
 DEFLATE_LOG_LEVEL_CHOICES = ("debug", "info", "warning", "warn", "error", "critical")
 
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
@@ -370,6 +371,13 @@ def build_parser() -> configargparse.ArgumentParser:
          help="lowest level logged (default: %(default)s)")
     _add(logs, "--deflate-log-level", dest="deflate_log_level", choices=DEFLATE_LOG_LEVEL_CHOICES,
          default="warn", help="lowest level logged by the deflate extension (default: %(default)s)")
+    _add(logs, "--log-format", dest="log_format", choices=LOG_FORMAT_CHOICES, default="text",
+         help="text lines, or one JSON object per line with the session's fields "
+         "(default: %(default)s)")
+    _add(logs, "--log-frames", dest="log_frames", action="store_true",
+         help="log every WebSocket frame in (<) and out (>): opcode, FIN and RSV bits, "
+         "length, masking and the first bytes of the payload (logger mod_ws.frames, at info "
+         "whatever --log-level says)")
     _add(logs, "--log-max", dest="log_max", type=_int_in_range(1), default=256 * 1024,
          help="bytes after which the log file is rotated (default: %(default)s)")
     _add(logs, "--log-count", dest="log_count", type=_int_in_range(0, 1000), default=5,

@@ -108,6 +108,7 @@ def build_config(options: argparse.Namespace) -> ServerConfig:
         cgi_paths=normalize_cgi_paths(",".join(cgi_paths) if cgi_paths is not None
                                       else options.cgi_paths),
         cgi_timeout=options.cgi_timeout,
+        log_frames=getattr(options, "log_frames", False),
     )
 
 

@@ -155,3 +155,59 @@ def test_the_default_level_keeps_a_healthy_session_quiet(make_server, handler_ro
         assert ws.recv(timeout=TIMEOUT) == "quiet"
     time.sleep(0.3)
     assert [l for l in server.stderr_lines() if not l.startswith("mod_ws: listening")] == []
+
+
+def test_log_frames_logs_each_frame_in_and_out_even_at_the_default_level(make_server, handler_root):
+    server = make_server("-d", handler_root, "--log-frames")
+    with RawWebSocket.connect(server.port, "/chat") as ws:
+        ws.send_frame(OP_TEXT, b"frag", fin=False)
+        ws.send_frame(wsraw.OP_CONT, b"ment", fin=True)
+        assert ws.recv_message(TIMEOUT) == (OP_TEXT, b"fragment")
+        ws.send_frame(wsraw.OP_PING, b"p")
+        assert ws.recv_frame(TIMEOUT).opcode == wsraw.OP_PONG
+        ws.send_close(4005, "dbg")
+        ws.expect_close(TIMEOUT)
+    prefix = r"mod_ws\.frames: 127\.0\.0\.1:\d+ /chat "
+    expected = [
+        prefix + r"< TEXT more rsv=000 4 bytes masked b'frag'",
+        prefix + r"< CONT fin rsv=000 4 bytes masked b'ment'",
+        prefix + r"> TEXT fin rsv=000 8 bytes b'fragment'",
+        prefix + r"< PING fin rsv=000 1 bytes masked b'p'",
+        prefix + r"> PONG fin rsv=000 1 bytes b'p'",
+        prefix + r"< CLOSE fin rsv=000 5 bytes masked code 4005 b'\\x0f\\xa5dbg'",
+        prefix + r"> CLOSE fin rsv=000 5 bytes code 4005 b'\\x0f\\xa5dbg'",
+    ]
+    assert server.wait_for_stderr(lambda l: "> CLOSE" in l, TIMEOUT), server.stderr_text()
+    lines = [l for l in server.stderr_lines() if "mod_ws.frames" in l]
+    assert len(lines) == len(expected), lines
+    for line, pattern in zip(lines, expected):
+        assert re.search(pattern + "$", line), (line, pattern)
+
+
+def test_without_log_frames_no_frame_is_logged_even_at_debug(make_server, handler_root):
+    server = make_server("-d", handler_root, "--log-level", "debug")
+    with connect(server.url("/chat"), open_timeout=TIMEOUT) as ws:
+        ws.send("unseen")
+        assert ws.recv(timeout=TIMEOUT) == "unseen"
+    assert session_line(server, "/chat")
+    assert not [l for l in server.stderr_lines() if "mod_ws.frames" in l]
+
+
+def test_log_format_json_gives_one_object_per_line_with_the_sessions_fields(make_server, handler_root):
+    import json
+
+    server = make_server("-d", handler_root, "--log-level", "info", "--log-format", "json")
+    with connect(server.url("/chat"), open_timeout=TIMEOUT) as ws:
+        ws.send("json")
+        assert ws.recv(timeout=TIMEOUT) == "json"
+        ws.close(4005, "dbg")
+    assert session_line(server, "/chat")
+    entries = [json.loads(l) for l in server.stderr_lines() if l.startswith("{")]
+    assert entries and all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    session = next(e for e in entries if e.get("event") == "session")
+    assert session["resource"] == "/chat" and session["closed_by"] == "client"
+    assert session["close_received"] == {"code": 4005, "reason": "dbg"}
+    assert session["close_sent"] == {"code": 4005, "reason": "dbg"}
+    assert (session["received_messages"], session["received_bytes"]) == (1, 4)
+    assert (session["sent_messages"], session["sent_bytes"]) == (1, 4)
+    assert session["state"] == "closed" and session["failure"] is None

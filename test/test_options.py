@@ -71,6 +71,8 @@ EXPECTED_DEFAULTS = {
     "handler_encoding": None,
     "pywebsocket_imports": True,
     "error_details": True,
+    "log_frames": False,
+    "log_format": "text",
     "request_timeout": 10.0,
     "max_request_header_size": 16384,
     "close_timeout": 5.0,

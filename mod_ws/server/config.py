@@ -41,6 +41,8 @@ class ServerConfig:
     # URL path prefixes whose executable files run as CGI programs (mod_ws.server.cgi).
     cgi_paths: list[str] = field(default_factory=list)
     cgi_timeout: float = CGI_TIMEOUT
+    # --log-frames: every WebSocket frame in and out is logged (mod_ws.server.frame_trace).
+    log_frames: bool = False
     # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
     transport_factory: TransportFactory = SocketTransport
     _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,
@@ -50,7 +52,8 @@ class ServerConfig:
         """The limits of every stream: one shared object, not one per connection."""
         if self._stream_options is None:
             self._stream_options = StreamOptions(max_message_size=self.max_message_size,
-                                                 close_timeout=self.close_timeout)
+                                                 close_timeout=self.close_timeout,
+                                                 log_frames=self.log_frames)
         return self._stream_options
 
 

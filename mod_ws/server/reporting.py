@@ -37,6 +37,31 @@ def describe_session(request: Any) -> str:
     )
 
 
+def session_fields(request: Any) -> dict[str, Any]:
+    """The session's end as fields, for --log-format json."""
+    closing = request.close_handshake
+    stream = request.ws_stream
+    sent = closing.sent or (None, None)
+    received = closing.received or (None, None)
+    return {
+        "event": "session",
+        "peer": _peer(request),
+        "resource": request.ws_resource,
+        "state": closing.state.value,
+        "closed_by": closing.initiator,
+        "close_sent": {"code": sent[0], "reason": sent[1]} if closing.sent else None,
+        "close_received": {"code": received[0], "reason": received[1]} if closing.received else None,
+        "failure": closing.failure,
+        "seconds": round(time.monotonic() - request.accepted_at, 3),
+        "subprotocol": request.ws_protocol,
+        "extensions": [e.name() for e in request.ws_extensions or []],
+        "received_messages": stream.received_messages,
+        "received_bytes": stream.received_bytes,
+        "sent_messages": stream.sent_messages,
+        "sent_bytes": stream.sent_bytes,
+    }
+
+
 def _count(messages: int, size: int) -> str:
     return f"{messages} message{'' if messages == 1 else 's'} ({size} bytes)"
 
@@ -53,4 +78,4 @@ def _peer(request: Any) -> str:
     return format_address(request.connection.remote_addr)
 
 
-__all__ = ["describe_session", "format_address", "masked_headers"]
+__all__ = ["describe_session", "format_address", "masked_headers", "session_fields"]

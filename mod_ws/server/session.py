@@ -53,7 +53,8 @@ from mod_ws.protocol.frames import (
 )
 from mod_ws.protocol.messages import MessageAssembler
 from mod_ws.server.frame_level import FrameLevelMethods
-from mod_ws.server.reporting import describe_session, format_address
+from mod_ws.server.frame_trace import trace_session
+from mod_ws.server.reporting import describe_session, format_address, session_fields
 
 _logger = logging.getLogger(__name__)
 _deflate_logger = logging.getLogger("mod_ws.deflate")
@@ -86,6 +87,8 @@ class StreamOptions:
     incoming_message_filters: tuple = ()
     outgoing_message_filters: tuple = ()
     encode_text_message_to_utf8: bool = True
+    # --log-frames: one log line per frame in and out (mod_ws.server.frame_trace).
+    log_frames: bool = False
 
 
 class Stream(FrameLevelMethods):
@@ -129,6 +132,14 @@ class Stream(FrameLevelMethods):
         # One reader at a time: a MessageReceiver thread and a closing handler thread
         # may both want the next frame.
         self._read_lock = threading.Lock()
+
+    @property
+    def traces_frames(self) -> bool:
+        return self._options.log_frames
+
+    def replace_sendall(self, sendall: Callable[[bytes], None]) -> None:
+        """Sends through `sendall` from now on (a traced transport's, for --log-frames)."""
+        self._sendall = sendall
 
     @property
     def failed(self) -> bool:
@@ -365,12 +376,14 @@ def run_session(request: Any, dispatcher: Any, close_timeout: float) -> None:
     `close_timeout` (RFC 6455 section 7.1.1). The carrier then ends its byte stream
     (lingering first when the connection failed: `request.close_handshake.state`
     is FAILED)."""
-    dispatcher.transfer_data(request)
     stream = request.ws_stream
+    if stream.traces_frames:
+        trace_session(request)
+    dispatcher.transfer_data(request)
     if request.close_handshake.state is CLOSING_BY_US and not stream.close_awaited:
         stream.wait_for_close(close_timeout)
     if _logger.isEnabledFor(logging.INFO):
-        _logger.info("%s", describe_session(request))
+        _logger.info("%s", describe_session(request), extra={"fields": session_fields(request)})
 
 
 def close_going_away(request: Any) -> None:

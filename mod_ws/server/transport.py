@@ -195,6 +195,10 @@ class ByteReader:
     def buffered(self) -> int:
         return len(self.data) - self.pos
 
+    def replace_transport(self, transport: Transport) -> None:
+        """Reads from `transport` from now on (one wrapping the old, as --log-frames does)."""
+        self._transport = transport
+
     def fill(self, deadline: float | None = None, wait: bool = True) -> bool:
         """Receives at least one more byte into the buffer, or raises on EOF.
 
