@@ -84,7 +84,8 @@ def test_info_logs_one_line_per_session_with_close_counts_and_negotiation(make_s
     line = session_line(server, "/chat")
     assert re.search(r"\b127\.0\.0\.1:\d+ /chat: closed by the client with 4005 'dbg', answered "
                      r"4005 'dbg'; \d+\.\d{3} s; subprotocol chat\.v1; extensions permessage-deflate; "
-                     r"received 2 messages \(9 bytes\), sent 2 messages \(9 bytes\)$", line), line
+                     r"received 2 messages in \d+ bytes on the wire, sent 2 messages in \d+ bytes on the wire$",
+                     line), line
 
 
 def test_a_server_close_and_a_failure_say_so(make_server, handler_root):
@@ -197,10 +198,11 @@ def test_log_format_json_gives_one_object_per_line_with_the_sessions_fields(make
     import json
 
     server = make_server("-d", handler_root, "--log-level", "info", "--log-format", "json")
-    with connect(server.url("/chat"), open_timeout=TIMEOUT) as ws:
-        ws.send("json")
-        assert ws.recv(timeout=TIMEOUT) == "json"
-        ws.close(4005, "dbg")
+    with RawWebSocket.connect(server.port, "/chat") as ws:
+        ws.send_text("json")  # 2 + 4 (mask) + 4 bytes
+        assert ws.recv_message(TIMEOUT) == (OP_TEXT, b"json")  # 2 + 4
+        ws.send_close(4005, "dbg")  # 2 + 4 + 5
+        assert ws.expect_close(TIMEOUT) == (4005, "dbg")  # 2 + 5
     assert session_line(server, "/chat")
     entries = [json.loads(l) for l in server.stderr_lines() if l.startswith("{")]
     assert entries and all({"time", "level", "logger", "message"} <= set(e) for e in entries)
@@ -208,6 +210,6 @@ def test_log_format_json_gives_one_object_per_line_with_the_sessions_fields(make
     assert session["resource"] == "/chat" and session["closed_by"] == "client"
     assert session["close_received"] == {"code": 4005, "reason": "dbg"}
     assert session["close_sent"] == {"code": 4005, "reason": "dbg"}
-    assert (session["received_messages"], session["received_bytes"]) == (1, 4)
-    assert (session["sent_messages"], session["sent_bytes"]) == (1, 4)
+    assert (session["received_messages"], session["received_wire_bytes"]) == (1, 21)
+    assert (session["sent_messages"], session["sent_wire_bytes"]) == (1, 13)
     assert session["state"] == "closed" and session["failure"] is None

@@ -56,14 +56,14 @@ def session_fields(request: Any) -> dict[str, Any]:
         "subprotocol": request.ws_protocol,
         "extensions": [e.name() for e in request.ws_extensions or []],
         "received_messages": stream.received_messages,
-        "received_bytes": stream.received_bytes,
+        "received_wire_bytes": stream.received_bytes,
         "sent_messages": stream.sent_messages,
-        "sent_bytes": stream.sent_bytes,
+        "sent_wire_bytes": stream.sent_bytes,
     }
 
 
 def _count(messages: int, size: int) -> str:
-    return f"{messages} message{'' if messages == 1 else 's'} ({size} bytes)"
+    return f"{messages} message{'' if messages == 1 else 's'} in {size} bytes on the wire"
 
 
 def format_address(address: Any) -> str:

@@ -123,15 +123,22 @@ class Stream(FrameLevelMethods):
         self._ping_queue: list[bytes] = []  # payloads of pings not yet answered
         # Set once the server has waited (bounded) for the client's close frame.
         self.close_awaited = False
-        # Data messages and their bytes (UTF-8 for text, before compression) each way,
-        # for the line logged when the session ends.
+        # Data messages each way and the bytes on the wire (frames of every kind), for
+        # the line logged when the session ends; received bytes are the reader's count
+        # since the handshake (counted per read, not per message: the hot path).
         self.received_messages = 0
-        self.received_bytes = 0
         self.sent_messages = 0
         self.sent_bytes = 0
+        self._received_before = self._reader.received - (len(self._reader.data) - self._reader.pos)
         # One reader at a time: a MessageReceiver thread and a closing handler thread
         # may both want the next frame.
         self._read_lock = threading.Lock()
+
+    @property
+    def received_bytes(self) -> int:
+        """Bytes read off the wire in this session (frames of every kind)."""
+        reader = self._reader
+        return reader.received - (len(reader.data) - reader.pos) - self._received_before
 
     @property
     def traces_frames(self) -> bool:
@@ -179,7 +186,6 @@ class Stream(FrameLevelMethods):
                 frame_opcode = opcode
                 self._outgoing_compressed = self._deflater is not None and self._deflater.enabled
             self._outgoing_opcode = None if end else opcode
-            self.sent_bytes += len(payload)
             if end:
                 self.sent_messages += 1
             if self._outgoing_compressed:
@@ -208,12 +214,17 @@ class Stream(FrameLevelMethods):
         """Writes one frame; the caller holds the write lock."""
         try:
             if self._options.mask_send:
-                self._sendall(build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4)))
+                frame = build_frame(opcode, payload, fin, rsv1, mask_key=os.urandom(4))
             elif len(payload) < _SEPARATE_HEADER_ABOVE:
-                self._sendall(build_unmasked_frame(opcode, payload, fin, rsv1))
+                frame = build_unmasked_frame(opcode, payload, fin, rsv1)
             else:  # a large payload goes out as it is, not copied behind its header
-                self._sendall(encode_unmasked_header(opcode, len(payload), fin, rsv1))
+                header = encode_unmasked_header(opcode, len(payload), fin, rsv1)
+                self.sent_bytes += len(header) + len(payload)
+                self._sendall(header)
                 self._sendall(payload)
+                return
+            self.sent_bytes += len(frame)
+            self._sendall(frame)
         except OSError as e:
             # A frame may be half written: the connection cannot carry another.
             if isinstance(e, (BlockingIOError, TimeoutError)):  # SO_SNDTIMEO expired
@@ -264,8 +275,6 @@ class Stream(FrameLevelMethods):
                 if opcode == OPCODE_TEXT or opcode == OPCODE_BINARY:
                     self._last_received_opcode = opcode
                     self.received_messages += 1
-                    self.received_bytes += (len(value) if opcode == OPCODE_BINARY or value.isascii()
-                                            else len(value.encode()))
                     return value
                 self._last_received_opcode = opcode
                 if opcode == OPCODE_PING:

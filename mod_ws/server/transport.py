@@ -190,6 +190,7 @@ class ByteReader:
         self._transport = transport
         self.data: bytes | bytearray = b""
         self.pos = 0
+        self.received = 0  # bytes taken from the transport so far (for the session's log)
         self._recv_size = FIRST_RECV_SIZE
 
     def buffered(self) -> int:
@@ -228,6 +229,7 @@ class ByteReader:
         if not data:
             raise ConnectionTerminatedException("connection closed by peer")
         self._recv_size = RECV_CHUNK if len(data) == size else IDLE_RECV_SIZE
+        self.received += len(data)
         if self.pos >= len(self.data):
             self.data = data
         else:
@@ -258,6 +260,7 @@ class ByteReader:
             while received < length:
                 if deadline is None:
                     n = recv_into(view[received:])
+                    self.received += n
                 else:  # a timed wait for each piece, copied in; the rest stays buffered
                     self.fill(deadline)
                     n = min(len(self.data), length - received)
