@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import struct
@@ -359,6 +360,33 @@ def test_sigterm_with_silent_websocket_client_exits_within_shutdown_timeout(make
         assert server.wait(1 + 2) == 0
         assert time.monotonic() - start < 1 + 2
         assert ws.is_closed_by_peer(TIMEOUT)
+
+
+@pytest.mark.parametrize("bound", [0, 1, 2])
+def test_shutdown_timeout_bounds_the_whole_shutdown_with_a_stuck_handler(make_server, tmp_path, bound):
+    """--shutdown-timeout is a hard bound: stop accepting, 1001 to every WebSocket, wait,
+    cut; the process exits 0 within the bound plus 0.5 s, whatever the handlers do."""
+    write(tmp_path / "stuck_wsh.py", """
+        import time
+
+        def web_socket_do_extra_handshake(request):
+            pass
+
+        def web_socket_transfer_data(request):
+            time.sleep(60)
+    """)
+    write(tmp_path / "echo_wsh.py", ECHO_HANDLER)
+    server = make_server("-d", tmp_path, "--shutdown-timeout", str(bound))
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(ws_connect(server.url("/stuck")))
+        echoes = [stack.enter_context(ws_connect(server.url("/echo"))) for _ in range(3)]
+        echoes[0].send("x")
+        assert echoes[0].recv(timeout=TIMEOUT) == "x"
+        start = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(bound + 5) == 0
+        elapsed = time.monotonic() - start
+    assert elapsed < bound + 0.5, f"shutdown took {elapsed:.2f} s with --shutdown-timeout {bound}"
 
 
 def test_sigterm_with_idle_keep_alive_http_connection_exits_promptly(make_server):

@@ -13,6 +13,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 
 from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
 from mod_ws.server.config import ServerConfig
@@ -21,6 +22,12 @@ from mod_ws.server.reporting import format_address
 from mod_ws.server.workers import ListenerThreads
 
 _logger = logging.getLogger(__name__)
+
+
+# Of the shutdown bound: the last part is for cutting the connections whose handlers
+# did not finish, and waking the threads that wait to accept takes at most this much.
+_CUT_ALLOWANCE = 0.25
+_ACCEPTOR_STOP_WAIT = 0.5
 
 
 class ServerStartError(Exception):
@@ -127,6 +134,7 @@ class WebSocketServer:
         self._handlers: set[ConnectionHandler] = set()
         self._handlers_changed = threading.Condition()
         self._stop = threading.Event()
+        self._stop_requested_at: float | None = None
         # ListenerThreads that need one more waiting thread; None wakes serve_forever.
         self._threads_wanted: queue.SimpleQueue = queue.SimpleQueue()
 
@@ -167,9 +175,11 @@ class WebSocketServer:
                 if wanted is not None:
                     wanted.start_thread()
         finally:
+            # One bound for the whole shutdown, from the moment it was asked for.
+            deadline = (self._stop_requested_at or time.monotonic()) + self.shutdown_timeout
             for acceptor in acceptors:
-                acceptor.stop()
-            self._close_all()
+                acceptor.stop(max(0.0, min(_ACCEPTOR_STOP_WAIT, deadline - time.monotonic())))
+            self._close_all(deadline)
 
     def _serve_connection(self, sock: socket.socket, remote: tuple) -> None:
         """Runs one accepted connection on the thread that accepted it."""
@@ -204,11 +214,16 @@ class WebSocketServer:
             return len(self._handlers)
 
     def shutdown(self) -> None:
-        """Asks `serve_forever` to stop; safe from signal handlers and other threads."""
+        """Asks `serve_forever` to stop; safe from signal handlers and other threads.
+        Serving ends within `shutdown_timeout` of this call."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
         self._stop.set()
         self._threads_wanted.put(None)  # SimpleQueue.put is reentrant: signal-safe
 
-    def _close_all(self) -> None:
+    def _close_all(self, deadline: float) -> None:
+        """Stops accepting, sends 1001 to every open WebSocket, waits for the handlers
+        until shortly before `deadline`, then cuts the connections still open."""
         for sock in self.listeners:
             sock.close()
         with self._handlers_changed:
@@ -216,11 +231,13 @@ class WebSocketServer:
         for handler in handlers:
             handler.close_going_away()
         with self._handlers_changed:
-            self._handlers_changed.wait_for(lambda: not self._handlers, self.shutdown_timeout)
+            self._handlers_changed.wait_for(lambda: not self._handlers,
+                                            max(0.0, deadline - _CUT_ALLOWANCE - time.monotonic()))
             stragglers = list(self._handlers)
         for handler in stragglers:
             handler.transport.abort()
         with self._handlers_changed:
-            self._handlers_changed.wait_for(lambda: not self._handlers, 1.0)
+            self._handlers_changed.wait_for(lambda: not self._handlers,
+                                            max(0.0, deadline - time.monotonic()))
         if stragglers:
             _logger.info("cut %d connection(s) still open at shutdown", len(stragglers))
