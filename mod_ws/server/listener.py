@@ -24,8 +24,8 @@ from mod_ws.server.workers import ListenerThreads
 _logger = logging.getLogger(__name__)
 
 
-# Of the shutdown bound: the last part is for cutting the connections whose handlers
-# did not finish, and waking the threads that wait to accept takes at most this much.
+# After the shutdown bound, the connections still open are cut and their threads given
+# this long to leave; waking the threads that wait to accept takes at most the second.
 _CUT_ALLOWANCE = 0.25
 _ACCEPTOR_STOP_WAIT = 0.5
 
@@ -223,7 +223,7 @@ class WebSocketServer:
 
     def _close_all(self, deadline: float) -> None:
         """Stops accepting, sends 1001 to every open WebSocket, waits for the handlers
-        until shortly before `deadline`, then cuts the connections still open."""
+        until `deadline`, then cuts the connections still open."""
         for sock in self.listeners:
             sock.close()
         with self._handlers_changed:
@@ -232,12 +232,11 @@ class WebSocketServer:
             handler.close_going_away()
         with self._handlers_changed:
             self._handlers_changed.wait_for(lambda: not self._handlers,
-                                            max(0.0, deadline - _CUT_ALLOWANCE - time.monotonic()))
+                                            max(0.0, deadline - time.monotonic()))
             stragglers = list(self._handlers)
         for handler in stragglers:
             handler.transport.abort()
         with self._handlers_changed:
-            self._handlers_changed.wait_for(lambda: not self._handlers,
-                                            max(0.0, deadline - time.monotonic()))
+            self._handlers_changed.wait_for(lambda: not self._handlers, _CUT_ALLOWANCE)
         if stragglers:
             _logger.info("cut %d connection(s) still open at shutdown", len(stragglers))
