@@ -361,6 +361,15 @@ def build_parser() -> configargparse.ArgumentParser:
          "before the connection is dropped (default: %(default)s)")
     _add(limits, "--max-message-size", dest="max_message_size", type=_int_in_range(1),
          default=defaults.MAX_MESSAGE_SIZE, help="largest received message, in bytes (default: %(default)s)")
+    _add(limits, "--max-frame-size", dest="max_frame_size", type=_int_in_range(1), default=None,
+         help="largest received data frame, in bytes: a larger one closes with 1009 on its "
+         "header, before its payload is read (default: only --max-message-size applies)")
+    _add(limits, "--auto-fragment-size", dest="auto_fragment_size", type=_int_in_range(1),
+         default=None, help="send messages in frames of at most this many payload bytes "
+         "(default: one frame per message)")
+    _add(limits, "--max-connections", dest="max_connections", type=_int_in_range(1), default=None,
+         help="most connections served at once; beyond it a connection gets 503 with "
+         "Retry-After and is closed (default: no limit)")
     _add(limits, "--shutdown-timeout", dest="shutdown_timeout", type=_float_at_least(0, inclusive=True),
          default=defaults.SHUTDOWN_TIMEOUT, help="seconds to wait for connection threads at shutdown (default: %(default)s)")
 

@@ -109,6 +109,9 @@ def build_config(options: argparse.Namespace) -> ServerConfig:
                                       else options.cgi_paths),
         cgi_timeout=options.cgi_timeout,
         log_frames=getattr(options, "log_frames", False),
+        max_frame_size=getattr(options, "max_frame_size", None),
+        auto_fragment_size=getattr(options, "auto_fragment_size", None),
+        max_connections=getattr(options, "max_connections", None),
     )
 
 

@@ -519,3 +519,55 @@ def test_chromiums_launch_line_starts_the_server(make_server, tmp_path):
         assert (response.status, response.body) == (200, body)
     server.stop()
     assert log_file.exists()
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+def test_max_connections_answers_503_with_retry_after_beyond_the_limit(make_server):
+    server = make_server("-d", EXAMPLE, "--max-connections", "2")
+    with ws_connect(server.url("/echo")) as first, ws_connect(server.url("/echo")) as second:
+        response, closed = wsraw.http_exchange(server.port, wsraw.handshake_request("/echo"))
+        assert (response.status, response.header("Retry-After")) == (503, "1")
+        assert "limit of 2 connections (--max-connections)" in response.body.decode()
+        assert closed
+        first.send("still served")
+        assert first.recv(timeout=TIMEOUT) == "still served"
+        second.send("both")
+        assert second.recv(timeout=TIMEOUT) == "both"
+    # Once they are gone, new connections are served again.
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            assert echo_once(server.url("/echo"), "again") == "again"
+            break
+        except Exception:  # noqa: BLE001 - the two may not have left yet
+            time.sleep(0.05)
+    else:
+        raise AssertionError("not served again after the others left")
+
+
+def test_max_frame_size_closes_1009_on_the_header_before_the_payload(make_server):
+    server = make_server("-d", EXAMPLE, "--max-frame-size", "1000")
+    with RawWebSocket.connect(server.port, "/echo") as ws:
+        ws.send_frame(OP_TEXT, b"x" * 1000)
+        assert ws.recv_message(TIMEOUT) == (OP_TEXT, b"x" * 1000)
+        # Only the header of a 1001-byte frame: the server must not wait for its payload.
+        ws.send(wsraw.encode_frame(OP_BINARY, b"y" * 1001)[:8])
+        code, reason = ws.expect_close(TIMEOUT, answer=True)
+    assert code == 1009 and "frame of 1001 bytes exceeds the frame limit of 1000" in reason
+
+
+def test_auto_fragment_size_sends_messages_in_frames_of_at_most_that_size(make_server):
+    server = make_server("-d", EXAMPLE, "--auto-fragment-size", "100")
+    with RawWebSocket.connect(server.port, "/echo") as ws:
+        ws.send_frame(OP_TEXT, b"z" * 250)
+        frames = [ws.recv_frame(TIMEOUT) for _ in range(3)]
+        assert [(f.opcode, f.fin, len(f.payload)) for f in frames] == [
+            (OP_TEXT, False, 100), (OP_CONT, False, 100), (OP_CONT, True, 50)]
+        ws.send_frame(OP_BINARY, b"small")
+        assert ws.recv_frame(TIMEOUT) == wsraw.Frame(True, OP_BINARY, b"small")
+    with ws_connect(server.url("/echo"), compression="deflate") as client:  # fragments of compressed data
+        text = "".join(chr(0x41 + i % 26) for i in range(5000))
+        client.send(text)
+        assert client.recv(timeout=TIMEOUT) == text

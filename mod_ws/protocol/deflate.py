@@ -26,6 +26,12 @@ MIN_ZLIB_DEFLATE_WINDOW_BITS = 9
 DEFAULT_COMPRESSION_LEVEL = 4 if zlib.__name__ == "zlib" else 3
 
 
+# Senders end a message, or with pywebsocket3's set_bfinal every frame, with one final
+# block; each further stream in a frame costs a copy of the rest of the frame (zlib's
+# unused_data), so a frame of many empty final blocks would take quadratic time.
+MAX_STREAMS_PER_FRAME = 8
+
+
 class DecompressionError(InvalidFrameException):
     """A compressed message does not inflate (RFC 7692 section 8: fail with 1007)."""
 
@@ -88,9 +94,14 @@ class MessageInflater:
         allowance = self.max_size - self._produced
         try:
             output = self._decompressor.decompress(data, allowance + 1)
+            streams = 1
             while self._decompressor.unused_data and len(output) <= allowance:
                 # Bytes after a final block (BFINAL=1) begin a new deflate stream with
                 # an empty window (RFC 7692 section 7.2.3.4; the sender reset too).
+                streams += 1
+                if streams > MAX_STREAMS_PER_FRAME:
+                    raise DecompressionError(
+                        f"more than {MAX_STREAMS_PER_FRAME} deflate streams in one frame")
                 data = self._decompressor.unused_data
                 self._decompressor = zlib.decompressobj(-MAX_WINDOW_BITS)
                 output += self._decompressor.decompress(data, allowance + 1 - len(output))

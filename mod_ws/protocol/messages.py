@@ -13,6 +13,7 @@ tests and for carriers that already hold whole frames.
 from __future__ import annotations
 
 import codecs
+import math
 from typing import Any, Protocol, Union
 
 from mod_ws.common import (
@@ -107,8 +108,14 @@ class MessageAssembler:
         max_message_size: int = MAX_MESSAGE_SIZE,
         require_mask: bool = True,
         allowed_rsv_bits: int = 0,
+        max_frame_size: int | None = None,
     ) -> None:
         self.max_message_size = max_message_size
+        # The largest data frame's payload (None: only the message limit applies).
+        self.max_frame_size = max_frame_size
+        self._frame_limit = math.inf if max_frame_size is None else max_frame_size
+        # What the fast path takes whole; anything larger goes through check_header.
+        self._whole_limit = min(max_message_size, self._frame_limit)
         self.require_mask = require_mask
         # RSV bits an extension has claimed (0x40 for RSV1, as in the header byte).
         self.allowed_rsv_bits = allowed_rsv_bits
@@ -162,6 +169,11 @@ class MessageAssembler:
                 raise InvalidFrameException("continuation frame without a message to continue")
         elif self._opcode is not None:
             raise InvalidFrameException("new data frame while a fragmented message is open")
+        if header.payload_length > self._frame_limit:
+            raise MessageTooBigException(
+                f"frame of {header.payload_length} bytes exceeds the frame limit of "
+                f"{self.max_frame_size}"
+            )
         size = self._size + header.payload_length
         compressed = header.rsv1 or (opcode == OPCODE_CONTINUATION and self._compressed)
         # The inflater bounds a compressed message's inflated size; its wire size may
@@ -265,7 +277,7 @@ class MessageAssembler:
         if self._opcode is not None:
             return None
         try:
-            return take_whole_message(data, pos, self.max_message_size)
+            return take_whole_message(data, pos, self._whole_limit)
         except UnicodeDecodeError as e:
             raise InvalidUTF8Exception(f"text is not valid UTF-8: {e.reason}") from None
 

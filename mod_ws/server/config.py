@@ -43,6 +43,9 @@ class ServerConfig:
     cgi_timeout: float = CGI_TIMEOUT
     # --log-frames: every WebSocket frame in and out is logged (mod_ws.server.frame_trace).
     log_frames: bool = False
+    max_frame_size: int | None = None  # --max-frame-size
+    auto_fragment_size: int | None = None  # --auto-fragment-size
+    max_connections: int | None = None  # --max-connections (the listener enforces it)
     # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
     transport_factory: TransportFactory = SocketTransport
     _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,
@@ -53,7 +56,9 @@ class ServerConfig:
         if self._stream_options is None:
             self._stream_options = StreamOptions(max_message_size=self.max_message_size,
                                                  close_timeout=self.close_timeout,
-                                                 log_frames=self.log_frames)
+                                                 log_frames=self.log_frames,
+                                                 max_frame_size=self.max_frame_size,
+                                                 auto_fragment_size=self.auto_fragment_size)
         return self._stream_options
 
 

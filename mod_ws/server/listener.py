@@ -10,15 +10,15 @@ from __future__ import annotations
 import logging
 import queue
 import socket
-import struct
 import sys
 import threading
 import time
 
 from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.http1.connection import ConnectionHandler
+from mod_ws.server.http1.connection import SERVER_NAME, ConnectionHandler
 from mod_ws.server.reporting import format_address
+from mod_ws.server.transport import Transport, set_send_timeout
 from mod_ws.server.workers import ListenerThreads
 
 _logger = logging.getLogger(__name__)
@@ -105,19 +105,40 @@ _OPTIONS_INHERITED = sys.platform.startswith("linux")
 def configure_connection_socket(sock: socket.socket, send_timeout: float) -> None:
     """Small frames go out at once; dead peers are noticed; writes cannot block forever.
 
-    SO_SNDTIMEO bounds each blocking send, so a peer that stops reading makes the
-    write fail after `send_timeout` instead of holding its thread; TCP keepalive
+    SO_SNDTIMEO bounds each blocking send (SocketTransport bounds a whole write with
+    it), so a peer that stops reading makes the write fail after `send_timeout`
+    instead of holding its thread; TCP keepalive
     notices a peer that vanished while the connection was idle.
     """
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    send_timeout = min(send_timeout, _LONGEST_SEND_TIMEOUT)
-    seconds = int(send_timeout)
-    microseconds = int((send_timeout - seconds) * 1_000_000)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, microseconds))
+    set_send_timeout(sock, min(send_timeout, _LONGEST_SEND_TIMEOUT))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 6)):
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+# --max-connections: what a connection beyond the limit is told, at once.
+_BUSY_RETRY_AFTER = 1  # seconds
+
+
+def _refuse_over_limit(transport: Transport, remote: tuple, limit: int) -> None:
+    """Answers 503 with Retry-After and closes, on the accepting thread and without
+    waiting for the request: the connection costs no thread of its own."""
+    reason = f"the server is serving its limit of {limit} connections (--max-connections)"
+    body = f"503 Service Unavailable: {reason}\n".encode()
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER_NAME}\r\n"
+            f"Retry-After: {_BUSY_RETRY_AFTER}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    _logger.warning("%s: 503 %s", format_address(remote), reason)
+    try:
+        transport.recv_ready(65536)  # what already arrived, so closing sends no reset
+        transport.sendall(head + body)
+        transport.half_close()
+    except OSError:
+        pass
+    finally:
+        transport.close()
 
 
 class WebSocketServer:
@@ -197,11 +218,17 @@ class WebSocketServer:
             return
         handler = ConnectionHandler(self.config, transport,
                                     _plain_address(remote), _plain_address(local))
+        limit = self.config.max_connections
         with self._handlers_changed:
             if self._stop.is_set():  # accepted as shutdown began: _close_all cannot see it
                 sock.close()
                 return
-            self._handlers.add(handler)
+            over = limit is not None and len(self._handlers) >= limit
+            if not over:
+                self._handlers.add(handler)
+        if over:
+            _refuse_over_limit(transport, remote, limit)
+            return
         try:
             handler.run()
         finally:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -76,6 +77,11 @@ class StreamOptions:
     """Limits and roles of one stream; the server fills them from its options."""
 
     max_message_size: int = MAX_MESSAGE_SIZE
+    # --max-frame-size: the largest received data frame (None: the message limit).
+    max_frame_size: int | None = None
+    # --auto-fragment-size: outgoing messages go out in frames of at most this many
+    # payload bytes (None: one frame per send_message call).
+    auto_fragment_size: int | None = None
     close_timeout: float = CLOSE_TIMEOUT
     mask_send: bool = False
     unmask_receive: bool = True
@@ -113,9 +119,12 @@ class Stream(FrameLevelMethods):
         )
         self._assembler = MessageAssembler(
             max_message_size=self._options.max_message_size,
+            max_frame_size=self._options.max_frame_size,
             require_mask=self._options.unmask_receive,
         )
         self._next_event = self._assembler.next_event  # hot path
+        if self._options.auto_fragment_size:
+            self._fragment_over = self._options.auto_fragment_size
         self._last_received_opcode: int | None = None
         self._outgoing_opcode: int | None = None  # fragmented message being sent
         self._deflater: MessageDeflater | None = None  # set when permessage-deflate is on
@@ -194,11 +203,29 @@ class Stream(FrameLevelMethods):
                 if _deflate_logger.isEnabledFor(logging.DEBUG):
                     _deflate_logger.debug("deflated %d bytes to %d", original_size, len(payload))
                 # RFC 7692 section 6: RSV1 on the first frame of a compressed message only.
-                self._send_frame(frame_opcode, payload, end, frame_opcode != OPCODE_CONTINUATION)
+                rsv1 = frame_opcode != OPCODE_CONTINUATION
             else:
-                self._send_frame(frame_opcode, payload, end)
+                rsv1 = False
+            if len(payload) > self._fragment_over:
+                self._send_fragments(frame_opcode, payload, end, rsv1)
+            else:
+                self._send_frame(frame_opcode, payload, end, rsv1)
         finally:
             self._write_lock.release()
+
+    # --auto-fragment-size: set on streams that split; the class default splits nothing.
+    _fragment_over = sys.maxsize
+
+    def _send_fragments(self, opcode: int, payload: bytes, end: bool, rsv1: bool) -> None:
+        """Sends `payload` in frames of at most --auto-fragment-size bytes: the first
+        with `opcode` (and RSV1 if compressed), the rest as continuations; the caller
+        holds the write lock."""
+        size = self._fragment_over
+        view = memoryview(payload)
+        for start in range(0, len(payload), size):
+            last = start + size >= len(payload)
+            self._send_frame(opcode, bytes(view[start:start + size]), end and last, rsv1)
+            opcode, rsv1 = OPCODE_CONTINUATION, False
 
     def send_ping(self, body: str | bytes = b"", binary: bool = False) -> None:
         """Sends a ping; the matching pong reaches `request.on_pong_handler` if set."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import select
 import socket
+import struct
 import time
 from typing import Callable, Protocol
 
@@ -137,6 +138,23 @@ class SocketEnds:
         self.socket.close()
 
 
+# SO_SNDTIMEO's value is a struct timeval.
+_TIMEVAL = struct.Struct("ll")
+
+
+def set_send_timeout(sock: socket.socket, seconds: float) -> None:
+    """Bounds each blocking send on `sock` (SO_SNDTIMEO); 0 would mean forever, so
+    the shortest is one microsecond."""
+    whole = int(seconds)
+    micro = max(int((seconds - whole) * 1_000_000), 1 if whole == 0 else 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _TIMEVAL.pack(whole, micro))
+
+
+def _send_timeout_of(sock: socket.socket) -> float:
+    whole, micro = _TIMEVAL.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _TIMEVAL.size))
+    return whole + micro / 1_000_000
+
+
 class SocketTransport(SocketEnds):
     """A plain TCP socket as a Transport (also the default TransportFactory)."""
 
@@ -146,7 +164,7 @@ class SocketTransport(SocketEnds):
         self.socket = sock
         # Bound methods taken once: these two sit on the hot path.
         self.recv = sock.recv
-        self.sendall = sock.sendall if send_nowait is None else self._sendall_nowait_first
+        self.sendall = self._sendall_bounded if send_nowait is None else self._sendall_nowait_first
 
     def recv_within(self, size: int, deadline: float) -> bytes:
         wait_for(self.socket, READABLE, deadline)
@@ -165,13 +183,47 @@ class SocketTransport(SocketEnds):
         """sendall that first tries to pass a small frame to the kernel without
         releasing the GIL; the rest, if the socket buffer is full, goes the usual way."""
         sock = self.socket
+        sent = 0
         if len(data) <= NOWAIT_SEND_LIMIT:
             # fileno() is read under the GIL, so no other thread can close and reuse it first.
             sent = send_nowait(sock.fileno(), data)
             if sent == len(data):
                 return
-            data = data[sent:]
-        sock.sendall(data)
+        self._send_rest(data, sent)
+
+    def _sendall_bounded(self, data: bytes) -> None:
+        """sendall without the accelerator: one send that does not wait, then the rest."""
+        try:
+            sent = self.socket.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent != len(data):
+            self._send_rest(data, sent)
+
+    def _send_rest(self, data: bytes, sent: int) -> None:
+        """Sends `data[sent:]` within the socket's send timeout (SO_SNDTIMEO, from
+        --send-timeout) for the whole rest. The kernel bounds each send call, and a
+        client that reads a little now and then would stretch a write over many
+        timeouts, so each send gets only the time left. BlockingIOError or
+        TimeoutError when it runs out."""
+        sock = self.socket
+        timeout = _send_timeout_of(sock)
+        if timeout == 0:  # no SO_SNDTIMEO: the socket blocks as long as it takes
+            sock.sendall(memoryview(data)[sent:])
+            return
+        deadline = time.monotonic() + timeout
+        view = memoryview(data)[sent:]
+        try:
+            while view:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"send timed out after {timeout:g} s")
+                set_send_timeout(sock, left)
+                view = view[sock.send(view):]
+        finally:
+            view.release()
+            if sock.fileno() >= 0:
+                set_send_timeout(sock, timeout)
 
     def finish(self) -> None:
         pass
