@@ -2,9 +2,9 @@
 """Side-by-side benchmark of mod_ws against its peers, measured in one run.
 
     python bench/bench.py [--quick] [--servers mod_ws,pywebsocket3,websockets,raw,mod_ws-pure]
-                          [--scenarios seq,pipe1,pipe16,big,deflate,handshake,idle]
+                          [--scenarios seq,pipe1,pipe16,big,deflate,handshake,idle,scale]
                           [--json out.json] [--time SECONDS] [--rounds N]
-                          [--connections N] [--logs DIR] [-v]
+                          [--connections N] [--scale-connections N] [--logs DIR] [-v]
 
 Starts every server as a subprocess on 127.0.0.1 (fresh processes for each scenario),
 drives them with a hand-written client on raw sockets, each server's measured time cut
@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import errno
+import gc
 import hashlib
 import json
 import os
@@ -50,7 +52,9 @@ ALL_SERVERS = ("mod_ws", "pywebsocket3", "websockets", "raw", "mod_ws-pure")
 # By default every server but mod_ws-pure: mod_ws without its optional accelerators
 # (MOD_WS_NO_SPEEDUPS=1: pure-Python paths, stdlib zlib), for a column beside it.
 DEFAULT_SERVERS = ALL_SERVERS[:4]
-ALL_SCENARIOS = ("seq", "pipe1", "pipe16", "big", "deflate", "handshake", "idle")
+ALL_SCENARIOS = ("seq", "pipe1", "pipe16", "big", "deflate", "handshake", "idle", "scale")
+# `scale` (10,000 connections held, up to ~3 minutes per server) runs only when asked for.
+DEFAULT_SCENARIOS = ALL_SCENARIOS[:-1]
 SCENARIO_TITLES = {
     "seq": "1. sequential 32 B echo (1 connection, 1 in flight)",
     "pipe1": "2a. pipelined 32 B echo, 64 in flight, 1 connection",
@@ -59,6 +63,7 @@ SCENARIO_TITLES = {
     "deflate": "4. 64 KiB JSON-like text, permessage-deflate",
     "handshake": "5. handshakes (connect, upgrade, close handshake, TCP close)",
     "idle": "6. connections held open, then one 32 B echo on each",
+    "scale": "7. 10,000 connections held; echo latency on one more, none held vs all held",
 }
 
 SMALL_SIZE = 32
@@ -103,6 +108,8 @@ class Limits:
     handshake_time: float
     idle_connections: int
     idle_time: float
+    scale_connections: int
+    scale_time: float  # cap on opening them all, per server
     rounds: int  # each server's measured time is split into this many interleaved slices
     budget: float  # the whole run
 
@@ -112,13 +119,15 @@ FULL = Limits(seq_warmup=300, seq_count=2_000_000, seq_time=5.0,
               big_count=50_000, big_time=5.0,
               deflate_count=20_000, deflate_time=5.0,
               handshake_count=30_000, handshake_time=5.0,
-              idle_connections=1000, idle_time=60.0, rounds=5, budget=570.0)
+              idle_connections=1000, idle_time=60.0,
+              scale_connections=10_000, scale_time=150.0, rounds=5, budget=570.0)
 QUICK = Limits(seq_warmup=50, seq_count=500_000, seq_time=1.0,
                pipe_count=1_000_000, pipe_time=1.0,
                big_count=5_000, big_time=0.6,
                deflate_count=1_000, deflate_time=0.6,
                handshake_count=3_000, handshake_time=0.6,
-               idle_connections=1000, idle_time=15.0, rounds=2, budget=57.0)
+               idle_connections=1000, idle_time=15.0,
+               scale_connections=2000, scale_time=30.0, rounds=2, budget=57.0)
 
 
 class BenchError(Exception):
@@ -635,6 +644,7 @@ class ServerProcess:
         else:
             raise ValueError(name)
         self.argv += tls_server_args(name)
+        self.raised_nofile = tag == "scale"
         self.proc: subprocess.Popen | None = None
         self.stop_info: dict | None = None
 
@@ -649,11 +659,13 @@ class ServerProcess:
                 self.argv, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                 stderr=subprocess.STDOUT, env=self.env)
         # Servers run with the limits the bench was started with, not the client's
-        # raised ones (set before the server has opened more than a few files).
-        try:
-            resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, _ORIGINAL_NOFILE)
-        except OSError:
-            pass
+        # raised ones (set before the server has opened more than a few files), except
+        # in the scale scenario, where they keep the raised limit they inherited.
+        if not self.raised_nofile:
+            try:
+                resource.prlimit(self.proc.pid, resource.RLIMIT_NOFILE, _ORIGINAL_NOFILE)
+            except OSError:
+                pass
         if SERVER_CPUS:
             os.sched_setaffinity(self.proc.pid, SERVER_CPUS)
         deadline = time.monotonic() + timeout
@@ -1272,6 +1284,373 @@ def scenario_idle(server: ServerProcess, proto: Protocol, limits: Limits) -> dic
     }
 
 
+# 7. Scale: many connections held at once, opened by one selector loop.
+SCALE_WINDOW = 64  # connections opening at once: below the servers' listen backlog (128)
+SCALE_CONN_TIMEOUT = 10.0  # one connection's connect + upgrade + first echo
+SCALE_PROBE_ECHOES = 1000  # sequential echoes timed on the probe connection, each time
+SCALE_PROBE_WARMUP = 200
+SCALE_SAMPLE = 200  # held connections echoed again at the end
+SCALE_QUIET = 2.0  # seconds of server CPU measured with all held and none talking
+SCALE_RELEASE_WAIT = 15.0  # for the server to drop the connections once closed
+SCALE_FD_MARGIN = 128  # descriptors each process keeps for everything else
+SCALE_GIVE_UP_AFTER = 200  # consecutive failed connections: stop opening more
+# The descriptor limit the scale scenario runs with (set by main, for the bench process
+# and inherited by the servers it starts).
+SCALE_NOFILE: dict[str, int] = {}
+
+
+def system_limits() -> dict:
+    """What bounds threads and descriptors here, for the record."""
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().split()[0]
+        except (OSError, IndexError):
+            return None
+
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)
+    stack = resource.getrlimit(resource.RLIMIT_STACK)
+    unlimited = resource.RLIM_INFINITY
+    return {
+        "threads_max": read("/proc/sys/kernel/threads-max"),
+        "pid_max": read("/proc/sys/kernel/pid_max"),
+        "max_map_count": read("/proc/sys/vm/max_map_count"),
+        "overcommit_memory": read("/proc/sys/vm/overcommit_memory"),
+        "pids_cgroup_max": read("/sys/fs/cgroup/pids/pids.max") or read("/sys/fs/cgroup/pids.max"),
+        "rlimit_nproc": [("unlimited" if v == unlimited else v) for v in nproc],
+        "rlimit_nproc_applies": os.geteuid() != 0,
+        "rlimit_stack_kib": [("unlimited" if v == unlimited else v // 1024) for v in stack],
+        "rlimit_nofile_original": list(_ORIGINAL_NOFILE),
+        "rlimit_nofile_used": [SCALE_NOFILE.get("soft"), SCALE_NOFILE.get("hard")],
+        "nr_open": read("/proc/sys/fs/nr_open"),
+        "ip_local_port_range": " ".join(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()),
+    }
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS (KiB), Threads and open descriptors of a process."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "Threads"):
+                out[key] = int(value.split()[0])
+    try:
+        out["fds"] = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        pass
+    return out
+
+
+def probe_latencies(conn: Conn, proto: Protocol, count: int) -> list[int]:
+    """`count` sequential 32-byte echoes on one connection; sorted round trips in ns."""
+    send, wire, payload, opcode = proto.small
+    sendall, take, fill = conn.sock.sendall, conn.take_expected, conn.fill
+    clock = time.perf_counter_ns
+    latencies = []
+    # No collection of the client's own garbage (10,000 sockets and their objects) in
+    # the middle of a round trip.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(count):
+            t0 = clock()
+            sendall(send)
+            while not take(wire, payload, opcode, 1):
+                fill()
+            latencies.append(clock() - t0)
+    finally:
+        if collecting:
+            gc.enable()
+    latencies.sort()
+    return latencies
+
+
+def _check_101(head: bytes) -> str | None:
+    """Why the 101 response head (without its blank line) is wrong, or None."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or status[1] != "101":
+        return f"handshake refused: {lines[0][:60]!r}"
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "sec-websocket-accept":
+            return None if value.strip() == EXPECTED_ACCEPT else "wrong Sec-WebSocket-Accept"
+    return "no Sec-WebSocket-Accept"
+
+
+class _Opening:
+    """One connection being opened by open_many: connect, upgrade, one echo."""
+
+    __slots__ = ("sock", "state", "buf", "started")
+
+    def __init__(self, sock: socket.socket, started: float) -> None:
+        self.sock = sock
+        self.state = 0  # 0 connecting, 1 upgrade sent, 2 echo sent
+        self.buf = b""
+        self.started = started
+
+
+def open_many(port: int, proto: Protocol, target: int, seconds: float, alive) -> tuple:
+    """Opens up to `target` connections, SCALE_WINDOW at a time, on non-blocking sockets
+    and one selector: connect, send the upgrade request (raw bytes), check the 101 and
+    its accept key, send one 32-byte echo and check the reply byte for byte. Returns
+    (held sockets, failures by reason, seconds, why it stopped early or None)."""
+    send, wire, _, _ = proto.small
+    request = upgrade_request(port, None) if proto.websocket else None
+    sel = selectors.DefaultSelector()
+    held: list[socket.socket] = []
+    opening: dict[int, _Opening] = {}
+    failures: dict[str, int] = {}
+    started = next_sweep = time.perf_counter()
+    deadline = started + seconds
+    begun = 0
+    in_a_row = 0
+    stopped = None
+
+    def fail(o: _Opening, reason: str) -> None:
+        nonlocal in_a_row
+        failures[reason] = failures.get(reason, 0) + 1
+        in_a_row += 1
+        opening.pop(o.sock.fileno(), None)
+        try:
+            sel.unregister(o.sock)
+        except (KeyError, ValueError):
+            pass
+        o.sock.close()
+
+    def send_echo(o: _Opening) -> None:
+        o.state = 2
+        if o.sock.send(send) != len(send):  # 38 bytes into an empty buffer
+            raise BenchError("short send")
+
+    try:
+        while begun < target or opening:
+            now = time.perf_counter()
+            if stopped is None:
+                if now > deadline:
+                    stopped = f"time cap ({seconds:.0f} s) reached while opening"
+                elif in_a_row >= SCALE_GIVE_UP_AFTER:
+                    stopped = f"{in_a_row} connections in a row failed"
+                elif not alive():
+                    stopped = "the server died"
+            if stopped is not None:  # no new ones; those on their way may finish
+                if not opening:
+                    break
+                if now > deadline + SCALE_CONN_TIMEOUT or not alive():
+                    for o in list(opening.values()):
+                        fail(o, "abandoned when opening stopped")
+                    break
+            while stopped is None and begun < target and len(opening) < SCALE_WINDOW:
+                try:
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                except OSError as e:  # out of descriptors on the client side
+                    stopped = f"client socket(): {e}"
+                    break
+                begun += 1
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                o = _Opening(sock, now)
+                err = sock.connect_ex((HOST, port))
+                opening[sock.fileno()] = o
+                if err not in (0, errno.EINPROGRESS):
+                    fail(o, f"connect: {os.strerror(err)}")
+                    continue
+                sel.register(sock, selectors.EVENT_WRITE, o)
+            for key, mask in sel.select(0.1):
+                o = key.data
+                if o.sock.fileno() < 0:  # failed earlier in this batch
+                    continue
+                try:
+                    if o.state == 0:
+                        err = o.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                        if err:
+                            fail(o, f"connect: {os.strerror(err)}")
+                            continue
+                        if request is None:
+                            send_echo(o)
+                        else:
+                            o.state = 1
+                            if o.sock.send(request) != len(request):
+                                raise BenchError("short send of the upgrade request")
+                        sel.modify(o.sock, selectors.EVENT_READ, o)
+                        continue
+                    data = o.sock.recv(4096)
+                    if not data:
+                        fail(o, "server closed the connection" +
+                             (" during the upgrade" if o.state == 1 else " before the echo"))
+                        continue
+                    o.buf += data
+                    if o.state == 1:
+                        end = o.buf.find(b"\r\n\r\n")
+                        if end < 0:
+                            if len(o.buf) > 65536:
+                                fail(o, "no end to the 101 response headers")
+                            continue
+                        why = _check_101(o.buf[:end])
+                        if why:
+                            fail(o, why)
+                            continue
+                        o.buf = o.buf[end + 4:]
+                        send_echo(o)
+                        if not o.buf:
+                            continue
+                    if not wire.startswith(o.buf[:len(wire)]) or len(o.buf) > len(wire):
+                        fail(o, "echo reply differs from the message")
+                    elif len(o.buf) == len(wire):
+                        sel.unregister(o.sock)
+                        del opening[o.sock.fileno()]
+                        held.append(o.sock)
+                        in_a_row = 0
+                except BlockingIOError:
+                    continue
+                except (OSError, BenchError) as e:
+                    fail(o, f"{type(e).__name__}: {e}")
+            if now >= next_sweep:  # connections that made no progress in time
+                next_sweep = now + 0.5
+                for o in [o for o in opening.values() if now - o.started > SCALE_CONN_TIMEOUT]:
+                    fail(o, ("no connect", "no 101", "no echo")[o.state] +
+                         f" within {SCALE_CONN_TIMEOUT:.0f} s")
+    except BaseException:
+        for sock in held:
+            sock.close()
+        raise
+    finally:
+        for o in list(opening.values()):
+            o.sock.close()
+        sel.close()
+    return held, failures, time.perf_counter() - started, stopped
+
+
+def echo_sample(socks: list[socket.socket], proto: Protocol, seconds: float = 10.0) -> int:
+    """One more echo on each of `socks` (non-blocking, one selector); how many answered."""
+    send, wire, _, _ = proto.small
+    sel = selectors.DefaultSelector()
+    bufs: dict[socket.socket, bytes] = {}
+    answered = 0
+    try:
+        for sock in socks:
+            try:
+                if sock.send(send) == len(send):
+                    bufs[sock] = b""
+                    sel.register(sock, selectors.EVENT_READ)
+            except OSError:
+                pass
+        deadline = time.perf_counter() + seconds
+        while bufs and time.perf_counter() < deadline:
+            for key, _ in sel.select(0.2):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                buf = bufs[sock] + data
+                if data and len(buf) < len(wire) and wire.startswith(buf):
+                    bufs[sock] = buf
+                    continue
+                answered += buf == wire
+                sel.unregister(sock)
+                del bufs[sock]
+    finally:
+        sel.close()
+    return answered
+
+
+def scenario_scale(server: ServerProcess, proto: Protocol, limits: Limits) -> dict:
+    """7. The echo round trip on one connection with none held, then with N held (each
+    opened with a handshake and one echo); RSS growth per connection held."""
+    requested = limits.scale_connections
+    soft = SCALE_NOFILE.get("soft") or resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    # Client and server are separate processes, each needing one descriptor per
+    # connection plus a margin: the per-process limit bounds what can be held.
+    target = max(1, min(requested, soft - SCALE_FD_MARGIN))
+    capped = (f"RLIMIT_NOFILE {soft} allows {target} per process" if target < requested
+              else None)
+    result: dict = {"target": requested, "attempted": target, "capped": capped}
+    time.sleep(0.2)
+    probe = proto.connect(server.port)
+    held: list[socket.socket] = []
+    before: dict[str, int] = {}
+    try:
+        probe_latencies(probe, proto, SCALE_PROBE_WARMUP)
+        time.sleep(1.0)  # past the start-up: a threaded server's spare threads settle
+        idle = probe_latencies(probe, proto, SCALE_PROBE_ECHOES)
+        time.sleep(0.2)
+        before = proc_status(server.pid)
+        cpu0, client0 = server.cpu(), client_cpu_seconds()
+        held, failures, seconds, stopped = open_many(
+            server.port, proto, target, limits.scale_time, server.alive)
+        server_cpu, client_cpu = server.cpu() - cpu0, client_cpu_seconds() - client0
+        time.sleep(0.5)  # let the server settle before reading its memory
+        after = proc_status(server.pid)
+        # What the server burns with every connection held and none of them talking.
+        quiet0, t0 = server.cpu(), time.perf_counter()
+        time.sleep(SCALE_QUIET)
+        quiet_cpu = (server.cpu() - quiet0) / (time.perf_counter() - t0)
+        busy = probe_latencies(probe, proto, SCALE_PROBE_ECHOES)
+        step = max(1, len(held) // SCALE_SAMPLE)
+        sample = held[::step][:SCALE_SAMPLE]
+        sample_ok = echo_sample(sample, proto)
+        final = proc_status(server.pid)
+    finally:
+        # A close frame on each (the raw floor: none), a moment for the server to read
+        # them, then every socket closed.
+        if proto.websocket and held:
+            for sock in held:
+                try:
+                    sock.send(CLOSE_FRAME)
+                except OSError:
+                    pass
+            time.sleep(min(3.0, 0.5 + len(held) / 5000))
+        for sock in held:
+            sock.close()
+        try:
+            probe.close()
+        except OSError:
+            pass
+    # How long the server takes to let go of the connections (its descriptor count back
+    # near where it started), bounded.
+    t0 = time.perf_counter()
+    release = None
+    while server.alive() and time.perf_counter() - t0 < SCALE_RELEASE_WAIT:
+        fds = proc_status(server.pid).get("fds")
+        if fds is None or fds <= (before.get("fds") or 0) + 24:
+            release = time.perf_counter() - t0
+            break
+        time.sleep(0.1)
+    served = len(held)
+    result.update({
+        "served": served,
+        "stopped": stopped,
+        "failures": failures,
+        "connect_seconds": seconds,
+        "conns_per_s": served / seconds if seconds else None,
+        "server_cpu_us_per_conn": server_cpu / max(served, 1) * 1e6,
+        "client_cpu_us_per_conn": client_cpu / max(served, 1) * 1e6,
+        "rss_before_kib": before["VmRSS"],
+        "rss_after_kib": after["VmRSS"],
+        "rss_kib_per_conn": (after["VmRSS"] - before["VmRSS"]) / max(served, 1),
+        "threads_before": before["Threads"],
+        "threads_held": after["Threads"],
+        "fds_before": before.get("fds"),
+        "fds_held": after.get("fds"),
+        "rss_end_kib": final["VmRSS"],
+        "server_cpu_pct_quiet": quiet_cpu * 100,
+        "release_seconds": release,
+        "p50_idle_us": percentile(idle, 0.50) / 1000,
+        "p99_idle_us": percentile(idle, 0.99) / 1000,
+        "p50_held_us": percentile(busy, 0.50) / 1000,
+        "p99_held_us": percentile(busy, 0.99) / 1000,
+        "probe_echoes": SCALE_PROBE_ECHOES,
+        "sample": len(sample),
+        "sample_answered": sample_ok,
+    })
+    result["p99_ratio"] = result["p99_held_us"] / result["p99_idle_us"]
+    return result
+
+
 # ---------------------------------------------------------------------------------------
 # The run.
 
@@ -1300,6 +1679,17 @@ ROWS = [  # (scenario, figure, label, format)
     ("idle", "served", "idle conns served (of N)", "served"),
     ("idle", "rss_kib_per_conn", "idle conns RSS KiB/conn", "f1"),
     ("idle", "connect_seconds", "idle conns time to open all (s)", "f2"),
+    ("scale", "served", "scale: conns served (of N)", "served"),
+    ("scale", "rss_kib_per_conn", "scale: RSS KiB/conn", "f1"),
+    ("scale", "connect_seconds", "scale: time to open all (s)", "f1"),
+    ("scale", "server_cpu_us_per_conn", "scale: server CPU us/conn opened", "int"),
+    ("scale", "threads_held", "scale: server threads, all held", "int"),
+    ("scale", "server_cpu_pct_quiet", "scale: server CPU % all held, quiet", "f1"),
+    ("scale", "p50_idle_us", "scale: echo p50, none held (us)", "f1"),
+    ("scale", "p99_idle_us", "scale: echo p99, none held (us)", "f1"),
+    ("scale", "p50_held_us", "scale: echo p50, all held (us)", "f1"),
+    ("scale", "p99_held_us", "scale: echo p99, all held (us)", "f1"),
+    ("scale", "sample_answered", "scale: sample re-echoed at the end", "sample"),
 ]
 
 
@@ -1310,6 +1700,8 @@ def fmt(value, kind: str, result: dict) -> str:
         return f"{value:,.0f}"
     if kind == "served":
         return f"{value}/{result.get('target')}"
+    if kind == "sample":
+        return f"{value}/{result.get('sample')}"
     return f"{value:,.{kind[1]}f}"
 
 
@@ -1450,6 +1842,28 @@ def summarize(results: dict, servers: list[str], ours: str = "mod_ws") -> list[d
            f"{ours} {served}/{wanted} served, {per_conn:.1f} KiB/conn; " +
            ratios("idle", "rss_kib_per_conn")
            if served is not None else f"no {ours} figure")
+    # 7. Scale: every connection served, memory per connection, latency while held.
+    served = get("scale", "served")
+    wanted = (results.get("scale", {}).get(ours) or {}).get("target")
+    target(["scale"], f"scale: all {wanted or 'N'} connections served",
+           served is not None and served == wanted,
+           f"{ours} {served}/{wanted} served in {get('scale', 'connect_seconds'):.1f} s; "
+           "served: " + " ".join(f"{peer} {get('scale', 'served', peer)}"
+                                 for peer in ("websockets", "pywebsocket3") if peer in servers)
+           if served is not None else f"no {ours} figure")
+    per_conn = get("scale", "rss_kib_per_conn")
+    target(["scale"], "scale: <= 20 KiB RSS/conn",
+           per_conn is not None and per_conn <= 20,
+           f"{ours} {per_conn:.1f} KiB/conn; " + ratios("scale", "rss_kib_per_conn")
+           if per_conn is not None else f"no {ours} figure")
+    p99, p99_idle = get("scale", "p99_held_us"), get("scale", "p99_idle_us")
+    target(["scale"], "scale: echo p99 with all held <= 2x with none held",
+           p99 is not None and p99 <= 2 * p99_idle,
+           f"{ours} {p99:.1f} us vs {p99_idle:.1f} us ({p99 / p99_idle:.2f}x) with "
+           f"{served} held; " + " ".join(
+               f"{peer} {get('scale', 'p99_ratio', peer):.2f}x" for peer in
+               ("websockets", "pywebsocket3") if get("scale", "p99_ratio", peer))
+           if p99 is not None else f"no {ours} figure")
     return lines
 
 
@@ -1484,14 +1898,15 @@ def run_scenario(scenario: str, names: list[str], limits: Limits, log_dir: str,
         return server
 
     try:
-        if scenario == "idle":
+        if scenario in ("idle", "scale"):
+            run_one = scenario_idle if scenario == "idle" else scenario_scale
             for name in names:
                 if time.perf_counter() > deadline:
                     results[name] = {"skipped": "the run's time budget was spent"}
                     continue
                 try:
                     server = start(name)
-                    results[name] = scenario_idle(server, PROTOCOLS[name != "raw"], limits)
+                    results[name] = run_one(server, PROTOCOLS[name != "raw"], limits)
                 except _FAILURES as e:
                     results[name] = _error(servers[name], e)
                 finally:
@@ -1587,9 +2002,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small counts; under a minute")
     parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help="comma-separated, from: " + ", ".join(ALL_SERVERS))
-    parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
                         help="comma-separated, from: " + ", ".join(ALL_SCENARIOS) +
-                        " ('pipe' means pipe1,pipe16)")
+                        " ('pipe' means pipe1,pipe16; default: all but scale, which holds "
+                        "10,000 connections and takes up to ~3 minutes per server, so runs "
+                        "only when named)")
     parser.add_argument("--json", metavar="FILE", help="write every figure to FILE")
     parser.add_argument("--time", type=float, metavar="SECONDS",
                         help="wall-clock cap of each measured phase (overrides the mode)")
@@ -1598,6 +2015,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 5, or 2 with --quick)")
     parser.add_argument("--connections", type=int, metavar="N",
                         help="connections held open in the idle scenario (default 1000)")
+    parser.add_argument("--scale-connections", type=int, metavar="N",
+                        help="connections held open in the scale scenario (default 10000, "
+                        "or 2000 with --quick); at most the descriptor limit allows")
     parser.add_argument("--logs", metavar="DIR", help="keep the servers' output in DIR")
     parser.add_argument("--pin", default="auto", metavar="CLIENT:SERVER",
                         help="CPUs for the client and for every server (default 'auto': the "
@@ -1631,7 +2051,22 @@ def main(argv: list[str] | None = None) -> int:
         limits = replace(limits, rounds=max(1, min(args.rounds, 50)))
     if args.connections is not None:
         limits = replace(limits, idle_connections=max(1, min(args.connections, 10_000)))
+    if args.scale_connections is not None:
+        limits = replace(limits, scale_connections=max(1, min(args.scale_connections, 100_000)))
     raise_fd_limit(limits.idle_connections + 256)
+    if "scale" in scenarios:
+        # RLIMIT_NOFILE soft -> hard here; the servers started for scale inherit it.
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            with open("/proc/sys/fs/nr_open") as f:
+                soft = max(soft, int(f.read()))
+        else:
+            soft = hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        SCALE_NOFILE.update(soft=soft, hard=hard)
+        # Each server's scale phase: opening (capped) plus probes, sample and stop.
+        limits = replace(limits, budget=limits.budget +
+                         len(servers) * (limits.scale_time + SCALE_CONN_TIMEOUT + 30))
     PROTOCOLS[True] = Protocol(True)
     PROTOCOLS[False] = Protocol(False)
 
@@ -1679,6 +2114,17 @@ def main(argv: list[str] | None = None) -> int:
             if "declined" in result:
                 notes.append(f"  {scenario}/{name}: declined permessage-deflate "
                              f"(101 extensions: {result['declined']})")
+            if scenario == "scale" and "served" in result:
+                notes.append(f"  scale/{name}: {result['served']}/{result['target']} served"
+                             f" in {result['connect_seconds']:.1f} s"
+                             f" ({result['conns_per_s']:,.0f}/s); RSS {result['rss_before_kib']:,}"
+                             f" -> {result['rss_after_kib']:,} KiB; threads"
+                             f" {result['threads_before']} -> {result['threads_held']}; fds"
+                             f" {result['fds_before']} -> {result['fds_held']}; released in " +
+                             (f"{result['release_seconds']:.1f} s" if result.get("release_seconds")
+                              is not None else f"> {SCALE_RELEASE_WAIT:.0f} s") +
+                             (f"; {result['capped']}" if result.get("capped") else "") +
+                             (f"; stopped: {result['stopped']}" if result.get("stopped") else ""))
             if scenario == "deflate" and result.get("negotiated"):
                 notes.append(f"  {scenario}/{name}: negotiated {result['negotiated']}")
             stop = result.get("server_stop")
@@ -1689,6 +2135,17 @@ def main(argv: list[str] | None = None) -> int:
                 log = result["server_log"]
                 notes.append(f"  {scenario}/{name}: server logged {log['lines']} line(s), "
                              f"first: {log['first'][0][:160]}")
+    if "scale" in scenarios:
+        facts = system_limits()
+        notes.append(f"  scale: RLIMIT_NOFILE {facts['rlimit_nofile_used'][0]}/"
+                     f"{facts['rlimit_nofile_used'][1]} (soft/hard, per process: bench and "
+                     f"servers; was {facts['rlimit_nofile_original'][0]}); threads-max "
+                     f"{facts['threads_max']}, pid_max {facts['pid_max']}, RLIMIT_NPROC "
+                     f"{facts['rlimit_nproc'][0]}"
+                     f"{'' if facts['rlimit_nproc_applies'] else ' (not applied: root)'}, "
+                     f"pids cgroup {facts['pids_cgroup_max']}, max_map_count "
+                     f"{facts['max_map_count']}, RLIMIT_STACK {facts['rlimit_stack_kib'][0]} KiB"
+                     f", overcommit_memory {facts['overcommit_memory']}")
     if notes:
         out.append("")
         out += notes
@@ -1712,6 +2169,7 @@ def main(argv: list[str] | None = None) -> int:
                         "client_cpus": sorted(CLIENT_CPUS), "server_cpus": sorted(SERVER_CPUS),
                         "platform": platform.platform(), "clk_tck": CLK_TCK},
             "limits": asdict(limits),
+            "system_limits": system_limits() if "scale" in scenarios else None,
             "servers": servers,
             "scenarios": scenarios,
             "results": results,

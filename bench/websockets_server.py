@@ -10,8 +10,8 @@ keepalive pings; messages up to 4 MiB. Stops on SIGTERM or SIGINT.
 
 import argparse
 import asyncio
-import ssl
 import signal
+import ssl
 import sys
 
 from websockets.asyncio.server import serve

@@ -56,7 +56,8 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
             send_ping(body)     the pong reaches `request.on_pong_handler` if set
             close_connection(code=1000, reason='')
         When this function returns, the server closes with 1000; if it raises, the
-        traceback is logged and the connection is closed with 1011. A protocol
+        traceback is logged and the connection is closed with 1011 and a reason
+        naming the exception (--no-error-details: none). A protocol
         violation by the client fails the connection with the right close code
         (1002, 1007, 1009) and raises from receive_message.
 
@@ -70,6 +71,12 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
         and `request.ws_close_reason` hold what it sent. Return the (code, reason) to
         answer with, or (None, '') for an empty close frame. Without it the server
         echoes the client's code and reason.
+
+What the log shows: at --log-level info, one line per session when it ends (peer,
+resource, who closed with which code and reason or why it failed, duration,
+subprotocol, extensions, messages and bytes each way); at debug, the handshake's
+header fields (credentials masked) and each close frame; --log-frames, every frame in
+and out; --log-format json, the same as JSON objects, one per line.
 
 Over TLS (`--tls`), `request.is_https()` is True and `request.get_peer_cert()` gives the
 client's verified certificate (with `--tls-client-auth`) as a dict of `subject`,

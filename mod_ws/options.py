@@ -354,6 +354,17 @@ def build_parser() -> configargparse.ArgumentParser:
          "(default: %(default)s)")
     _add(limits, "--max-request-header-size", dest="max_request_header_size", type=_int_in_range(1024),
          default=defaults.MAX_REQUEST_HEADER_SIZE, help="largest request line plus headers, in bytes (default: %(default)s)")
+    _add(limits, "--handshake-timeout", dest="handshake_timeout", type=_float_at_least(0, inclusive=False),
+         default=defaults.HANDSHAKE_TIMEOUT, help="seconds for a whole opening handshake, from the "
+         "request head's first byte to the 101, the handler's web_socket_do_extra_handshake "
+         "included; then 408 and the connection is cut (default: %(default)s)")
+    _add(limits, "--ping-interval", dest="ping_interval", type=_float_at_least(0, inclusive=False),
+         default=None, help="ping every open WebSocket this often, in seconds, and close "
+         "those whose pong does not come within --ping-timeout with 1011 (default: never, "
+         "as pywebsocket3)")
+    _add(limits, "--ping-timeout", dest="ping_timeout", type=_float_at_least(0, inclusive=False),
+         default=defaults.PING_TIMEOUT, help="seconds a keepalive ping may go unanswered "
+         "(default: %(default)s)")
     _add(limits, "--close-timeout", dest="close_timeout", type=_float_at_least(0, inclusive=True),
          default=defaults.CLOSE_TIMEOUT, help="seconds to wait for the peer's close frame (default: %(default)s)")
     _add(limits, "--send-timeout", dest="send_timeout", type=_float_at_least(0, inclusive=False),

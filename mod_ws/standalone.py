@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from mod_ws import accelerators, aliases
+from mod_ws.defaults import PING_TIMEOUT, REQUEST_TIMEOUT
 from mod_ws.dispatch import Dispatcher, load_handler_map
 from mod_ws.exceptions import DispatchException
 from mod_ws.logging_setup import configure_logging, start_thread_monitor
@@ -112,6 +113,9 @@ def build_config(options: argparse.Namespace) -> ServerConfig:
         max_frame_size=getattr(options, "max_frame_size", None),
         auto_fragment_size=getattr(options, "auto_fragment_size", None),
         max_connections=getattr(options, "max_connections", None),
+        handshake_timeout=getattr(options, "handshake_timeout", REQUEST_TIMEOUT),
+        ping_interval=getattr(options, "ping_interval", None),
+        ping_timeout=getattr(options, "ping_timeout", PING_TIMEOUT),
     )
 
 

@@ -29,9 +29,9 @@ STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 _LISTENING_RE = re.compile(r"^mod_ws: listening on (?:\[[^\]]*\]|[^\s:;,]+):(\d+)")
 
 
-# An idle server on one listening socket: its main thread and one thread waiting for a
-# connection (mod_ws.server.workers).
-IDLE_THREADS = 2
+# An idle server on one listening socket: its main thread, one thread waiting for a
+# connection (mod_ws.server.workers) and the watchdog (mod_ws.server.watchdog).
+IDLE_THREADS = 3
 
 
 def wait_for_value(read: Callable[[], int], target: int, timeout: float) -> int:

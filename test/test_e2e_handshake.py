@@ -391,3 +391,46 @@ def test_extra_headers_appended_in_do_extra_handshake_appear_in_101(hook_server)
         assert ws.response.header("X-Test") == "1"
         ws.send_close(1000)
         assert ws.expect_close(TIMEOUT) == (1000, "")
+
+
+# --- --handshake-timeout ------------------------------------------------------------------
+
+SLEEPY_HANDLER = """
+import time
+
+def web_socket_do_extra_handshake(request):
+    time.sleep(30)
+
+def web_socket_transfer_data(request):
+    pass
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slow_handshake")
+    (root / "sleepy_wsh.py").write_text(SLEEPY_HANDLER, encoding="utf-8")
+    return root
+
+
+def test_a_sleeping_extra_handshake_gets_408_at_the_handshake_timeout(make_server, slow_root):
+    server = make_server("-d", slow_root, "--handshake-timeout", "1", "--shutdown-timeout", "0.5")
+    started = time.monotonic()
+    response, closed = refused(server.port, handshake_request("/sleepy"))
+    elapsed = time.monotonic() - started
+    assert_refusal(response, closed, 408, "--handshake-timeout", "1 s")
+    assert 0.9 < elapsed < 2.0, elapsed
+
+
+def test_a_head_trickled_a_byte_at_a_time_is_cut_at_the_handshake_timeout(make_server, slow_root):
+    server = make_server("-d", slow_root, "--handshake-timeout", "1", "--request-timeout", "30",
+                         "--shutdown-timeout", "0.5")
+    request = handshake_request("/sleepy")
+    with wsraw.Conn.open(server.port) as conn:
+        started = time.monotonic()
+        for byte in request[:40]:
+            conn.send(bytes([byte]))
+            time.sleep(0.05)
+        response = conn.read_http_response(timeout=TIMEOUT)
+        assert response.status == 408
+        assert time.monotonic() - started < 3.0

@@ -12,6 +12,7 @@ import time
 
 import pytest
 import wsraw
+from conftest import EXAMPLE
 from wsraw import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, RawWebSocket
 
 TIMEOUT = 5.0
@@ -290,3 +291,37 @@ def test_garbage_instead_of_handshake_gets_400_and_close(server, bystander):
     assert response.body.decode().startswith("400 Bad Request: ")
     assert closed
     assert bystander.echo("after garbage") == "after garbage"
+
+
+# --- keepalive (--ping-interval, --ping-timeout) ------------------------------------------
+
+
+def test_keepalive_pings_and_a_client_that_answers_stays_open(make_server):
+    server = make_server("-d", EXAMPLE, "--ping-interval", "0.3", "--ping-timeout", "1")
+    with RawWebSocket.connect(server.port) as ws:
+        for _ in range(3):
+            frame = ws.recv_frame(5.0)
+            assert (frame.opcode, frame.payload) == (wsraw.OP_PING, b"mod_ws keepalive")
+            ws.send_frame(wsraw.OP_PONG, frame.payload)
+            assert ws.echo("still open") == "still open"
+
+
+def test_keepalive_closes_1011_when_the_pong_does_not_come(make_server):
+    server = make_server("-d", EXAMPLE, "--ping-interval", "0.2", "--ping-timeout", "0.5",
+                         "--close-timeout", "1", "--log-level", "info")
+    with RawWebSocket.connect(server.port) as ws:
+        frame = ws.recv_frame(5.0)
+        assert frame.opcode == wsraw.OP_PING  # never answered
+        started = time.monotonic()
+        assert ws.expect_close(5.0) == (1011, "keepalive ping timeout")
+        assert time.monotonic() - started < 2.0
+    line = server.wait_for_stderr(lambda l: "keepalive ping timeout" in l and "mod_ws.server.session" in l, 5.0)
+    assert line is not None, server.stderr_text()
+
+
+def test_without_ping_interval_the_server_never_pings(make_server):
+    server = make_server("-d", EXAMPLE)
+    with RawWebSocket.connect(server.port) as ws:
+        with pytest.raises((TimeoutError, OSError)):
+            ws.recv_frame(1.0)
+        assert ws.echo("quiet") == "quiet"

@@ -12,14 +12,17 @@ from pathlib import Path
 from mod_ws.defaults import (
     CGI_TIMEOUT,
     CLOSE_TIMEOUT,
+    HANDSHAKE_TIMEOUT,
     MAX_MESSAGE_SIZE,
     MAX_REQUEST_HEADER_SIZE,
+    PING_TIMEOUT,
     REQUEST_TIMEOUT,
     SEND_TIMEOUT,
 )
 from mod_ws.dispatch import Dispatcher
 from mod_ws.server.session import StreamOptions
 from mod_ws.server.transport import SocketTransport, TransportFactory
+from mod_ws.server.watchdog import Watchdog
 
 
 @dataclass
@@ -46,6 +49,13 @@ class ServerConfig:
     max_frame_size: int | None = None  # --max-frame-size
     auto_fragment_size: int | None = None  # --auto-fragment-size
     max_connections: int | None = None  # --max-connections (the listener enforces it)
+    # --handshake-timeout: from a request head's first byte to the 101.
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    # --ping-interval (None: the server never pings) and --ping-timeout.
+    ping_interval: float | None = None
+    ping_timeout: float = PING_TIMEOUT
+    # Runs the bounds blocked connection threads cannot (mod_ws.server.watchdog).
+    watchdog: Watchdog = field(default_factory=Watchdog, repr=False, compare=False)
     # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
     transport_factory: TransportFactory = SocketTransport
     _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,
@@ -58,7 +68,10 @@ class ServerConfig:
                                                  close_timeout=self.close_timeout,
                                                  log_frames=self.log_frames,
                                                  max_frame_size=self.max_frame_size,
-                                                 auto_fragment_size=self.auto_fragment_size)
+                                                 auto_fragment_size=self.auto_fragment_size,
+                                                 keepalive=(self.watchdog, self.ping_interval,
+                                                            self.ping_timeout)
+                                                 if self.ping_interval else None)
         return self._stream_options
 
 

@@ -183,6 +183,10 @@ class WebSocketServer:
                     acceptor.start()
                 except RuntimeError as e:
                     raise ServerStartError(str(e)) from None
+            try:
+                self.config.watchdog.start()
+            except RuntimeError as e:
+                raise ServerStartError(f"cannot start the watchdog thread: {e}") from None
             while not self._stop.is_set():
                 try:
                     wanted = self._threads_wanted.get(timeout=poll_interval)
@@ -265,5 +269,6 @@ class WebSocketServer:
             handler.transport.abort()
         with self._handlers_changed:
             self._handlers_changed.wait_for(lambda: not self._handlers, _CUT_ALLOWANCE)
+        self.config.watchdog.stop()
         if stragglers:
             _logger.info("cut %d connection(s) still open at shutdown", len(stragglers))

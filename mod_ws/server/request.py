@@ -27,6 +27,8 @@ class Connection:
     lock keeps every write whole.
     """
 
+    written = False  # set once `write` was called (the handler answers by itself)
+
     def __init__(self, transport: Transport, remote_addr: Any, local_addr: Any) -> None:
         self.transport = transport
         self.reader = ByteReader(transport)
@@ -52,6 +54,7 @@ class Connection:
         UTF-8: handlers written for Python 2's pywebsocket write response heads as str."""
         if isinstance(data, str):
             data = data.encode("utf-8")
+        self.written = True
         with self.write_lock:
             try:
                 self.transport.sendall(data)

@@ -55,6 +55,7 @@ from mod_ws.protocol.frames import (
 from mod_ws.protocol.messages import MessageAssembler
 from mod_ws.server.frame_level import FrameLevelMethods
 from mod_ws.server.frame_trace import trace_session
+from mod_ws.server.keepalive import Keepalive
 from mod_ws.server.reporting import describe_session, format_address, session_fields
 
 _logger = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class StreamOptions:
     encode_text_message_to_utf8: bool = True
     # --log-frames: one log line per frame in and out (mod_ws.server.frame_trace).
     log_frames: bool = False
+    # --ping-interval / --ping-timeout: (watchdog, interval, timeout), or None for off.
+    keepalive: tuple[Any, float, float] | None = None
 
 
 class Stream(FrameLevelMethods):
@@ -152,6 +155,10 @@ class Stream(FrameLevelMethods):
     @property
     def traces_frames(self) -> bool:
         return self._options.log_frames
+
+    @property
+    def keepalive(self) -> tuple[Any, float, float] | None:
+        return self._options.keepalive
 
     def replace_sendall(self, sendall: Callable[[bytes], None]) -> None:
         """Sends through `sendall` from now on (a traced transport's, for --log-frames)."""
@@ -340,7 +347,26 @@ class Stream(FrameLevelMethods):
             if not self._closing.server_terminated:
                 self._send_frame(OPCODE_PONG, payload)
 
+    # Pongs read so far (--ping-interval watches it); a class default until the first.
+    pongs_received = 0
+
+    def send_keepalive_ping(self) -> bool:
+        """Sends a keepalive ping unless another write holds the connection (then
+        returns False: the caller tries later, and never waits here)."""
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._closing.state is not OPEN:
+                return False
+            self._send_frame(OPCODE_PING, b"mod_ws keepalive")
+            return True
+        except ConnectionTerminatedException:
+            return False
+        finally:
+            self._write_lock.release()
+
     def _process_pong(self, payload: bytes) -> None:
+        self.pongs_received += 1
         # Pongs answer pings in order; unanswered earlier pings are forgotten.
         if payload in self._ping_queue:
             del self._ping_queue[: self._ping_queue.index(payload) + 1]
@@ -415,6 +441,10 @@ def run_session(request: Any, dispatcher: Any, close_timeout: float) -> None:
     stream = request.ws_stream
     if stream.traces_frames:
         trace_session(request)
+    keepalive = stream.keepalive
+    if keepalive is not None:
+        watchdog, interval, timeout = keepalive
+        Keepalive(request, watchdog, interval, timeout, close_timeout).start()
     dispatcher.transfer_data(request)
     if request.close_handshake.state is CLOSING_BY_US and not stream.close_awaited:
         stream.wait_for_close(close_timeout)

@@ -127,12 +127,16 @@ class ConnectionHandler:
         """The next request head, or None when the client is gone or was answered."""
         config = self.config
         reader = self.connection.reader
-        deadline = time.monotonic() + config.request_timeout
+        started = time.monotonic()
+        # An opening handshake must also finish within --handshake-timeout, head included.
+        deadline = started + min(config.request_timeout, config.handshake_timeout)
         try:
             # check_head_start refuses bytes that cannot begin a head without waiting.
             data = reader.read_until(HEAD_END, config.max_request_header_size, deadline,
                                      check_head_start)
-            return parse_request_head(data.lstrip(b"\r\n"))
+            head = parse_request_head(data.lstrip(b"\r\n"))
+            head.started = started
+            return head
         except HttpError as e:
             self._refuse(None, e.status, str(e), e.headers)
             return None
@@ -145,7 +149,8 @@ class ConnectionHandler:
         except (TimeoutError, OSError):
             if reader.buffered():
                 self._refuse(None, HTTP_STATUS_REQUEST_TIMEOUT,
-                             f"request head not received within {config.request_timeout:g} s")
+                             f"request head not received within "
+                             f"{min(config.request_timeout, config.handshake_timeout):g} s")
             return None
 
     # Responses.
@@ -333,12 +338,24 @@ class ConnectionHandler:
     def _accept_websocket(self, head: RequestHead, resource: str) -> WebSocketRequest | None:
         """The opening handshake: the 101 sent and the request returned, or None if the
         handler aborted it; refusals raise HttpError."""
+        key, _ = self._check_upgrade(head)
+        # The handler's extra handshake may take any time: the watchdog ends it at the bound.
+        # Its state is [done, overrun], kept here: a held connection keeps none of it.
+        state = [False, False]
+        left = head.started + self.config.handshake_timeout - time.monotonic()
+        watch = self.config.watchdog.schedule(left, lambda: self._handshake_overrun(state))
         try:
-            key, _ = check_upgrade_request(head.method, head.version, head.headers)
             request = accept_websocket(self.config, self.connection, head.method, resource,
                                        head.version_string, head.headers, self.transport.secure)
         except (HandshakeException, DispatchException) as e:
             raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
+        finally:
+            with self.connection.write_lock:
+                state[0] = True
+                overrun = state[1]
+            self.config.watchdog.cancel(watch)
+        if overrun:
+            raise ConnectionTerminatedException("the opening handshake overran --handshake-timeout")
         if request is None:
             return None
         response_headers = build_response_headers(key, request.ws_protocol, request.ws_extensions,
@@ -357,6 +374,33 @@ class ConnectionHandler:
         # only the request, and its header fields as one string.
         head.headers.pack()
         return request
+
+    @staticmethod
+    def _check_upgrade(head: RequestHead) -> tuple[str, int]:
+        try:
+            return check_upgrade_request(head.method, head.version, head.headers)
+        except HandshakeException as e:
+            raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
+
+    def _handshake_overrun(self, state: list[bool]) -> None:
+        """On the watchdog thread, when the opening handshake is still unfinished at
+        --handshake-timeout: 408 if the handler has written nothing, then the end."""
+        with self.connection.write_lock:
+            if state[0]:  # done meanwhile
+                return
+            state[1] = True
+            reason = (f"opening handshake not completed within {self.config.handshake_timeout:g} s "
+                      "(--handshake-timeout)")
+            _logger.warning("%s: %s", format_address(self.connection.remote_addr), reason)
+            if not self.connection.written:
+                body = f"408 Request Timeout: {reason}\n".encode()
+                try:
+                    self.transport.sendall(_format_response(HTTP_STATUS_REQUEST_TIMEOUT, [
+                        ("Server", SERVER_NAME), ("Content-Type", "text/plain; charset=utf-8"),
+                        ("Content-Length", str(len(body))), ("Connection", "close")]) + body)
+                except OSError:
+                    pass
+        self.transport.abort()
 
     def close_going_away(self) -> None:
         """Called from the shutdown thread: tells the client the server is going away."""

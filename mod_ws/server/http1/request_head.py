@@ -35,6 +35,7 @@ class RequestHead:
     target: str
     version: tuple[int, int]
     headers: Headers
+    started: float = 0.0  # time.monotonic() when its first byte was awaited
 
     @property
     def version_string(self) -> str:
