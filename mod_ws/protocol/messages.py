@@ -103,6 +103,10 @@ class Utf8Validator:
 class MessageAssembler:
     """Turns validated frames into messages, enforcing the RFC 6455 receive rules."""
 
+    # The largest data frame's payload (None: only the message limit applies).
+    max_frame_size: int | None = None
+    _frame_limit = math.inf
+
     def __init__(
         self,
         max_message_size: int = MAX_MESSAGE_SIZE,
@@ -111,11 +115,13 @@ class MessageAssembler:
         max_frame_size: int | None = None,
     ) -> None:
         self.max_message_size = max_message_size
-        # The largest data frame's payload (None: only the message limit applies).
-        self.max_frame_size = max_frame_size
-        self._frame_limit = math.inf if max_frame_size is None else max_frame_size
-        # What the fast path takes whole; anything larger goes through check_header.
-        self._whole_limit = min(max_message_size, self._frame_limit)
+        if max_frame_size is not None:
+            # Set only when given: every attribute of an assembler is memory that each
+            # held connection keeps (bench/, idle scenario; its dict must stay small).
+            self.max_frame_size = max_frame_size
+            self._frame_limit = max_frame_size
+            self._whole_limit = min(max_message_size, max_frame_size)
+            self.receive_buffered_message = self._receive_buffered_message_within_frame_limit
         self.require_mask = require_mask
         # RSV bits an extension has claimed (0x40 for RSV1, as in the header byte).
         self.allowed_rsv_bits = allowed_rsv_bits
@@ -274,6 +280,17 @@ class MessageAssembler:
         None, and `next_event` takes the general path (parse_frame_header,
         check_header, receive_frame), which applies every rule and raises on a violation.
         """
+        if self._opcode is not None:
+            return None
+        try:
+            return take_whole_message(data, pos, self.max_message_size)
+        except UnicodeDecodeError as e:
+            raise InvalidUTF8Exception(f"text is not valid UTF-8: {e.reason}") from None
+
+    def _receive_buffered_message_within_frame_limit(self, data: bytes | bytearray,
+                                                     pos: int) -> tuple[int, Any, int] | None:
+        """receive_buffered_message with --max-frame-size: the fast path takes no frame
+        over it, so check_header refuses those."""
         if self._opcode is not None:
             return None
         try:

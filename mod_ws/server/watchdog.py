@@ -20,6 +20,9 @@ from typing import Callable
 _logger = logging.getLogger(__name__)
 
 
+_COMPACT_AFTER = 64  # cancelled timers held before the heap is rebuilt without them
+
+
 class Watchdog:
     """Runs callbacks at monotonic deadlines on one daemon thread: the server starts it
     when it starts serving and stops it at shutdown (or the first `schedule` does)."""
@@ -61,6 +64,13 @@ class Watchdog:
     def cancel(self, handle: int) -> None:
         with self._changed:
             self._cancelled.add(handle)
+            # Most timers are cancelled long before they are due (every handshake sets
+            # one): drop them in batches rather than hold them, and what they reference,
+            # until their deadline.
+            if len(self._cancelled) > _COMPACT_AFTER and 2 * len(self._cancelled) > len(self._heap):
+                self._heap = [entry for entry in self._heap if entry[1] not in self._cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled.clear()
 
     def stop(self, timeout: float = 1.0) -> None:
         """Drops every pending callback and ends the thread (a later `schedule` starts
