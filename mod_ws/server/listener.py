@@ -14,9 +14,10 @@ import sys
 import threading
 import time
 
+from mod_ws.common import HTTP_STATUS_SERVICE_UNAVAILABLE
 from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.http1.connection import SERVER_NAME, ConnectionHandler
+from mod_ws.server.http1.connection import ConnectionHandler, refusal
 from mod_ws.server.reporting import format_address
 from mod_ws.server.transport import Transport, set_send_timeout
 from mod_ws.server.workers import ListenerThreads
@@ -126,14 +127,11 @@ def _refuse_over_limit(transport: Transport, remote: tuple, limit: int) -> None:
     """Answers 503 with Retry-After and closes, on the accepting thread and without
     waiting for the request: the connection costs no thread of its own."""
     reason = f"the server is serving its limit of {limit} connections (--max-connections)"
-    body = f"503 Service Unavailable: {reason}\n".encode()
-    head = (f"HTTP/1.1 503 Service Unavailable\r\nServer: {SERVER_NAME}\r\n"
-            f"Retry-After: {_BUSY_RETRY_AFTER}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
     _logger.warning("%s: 503 %s", format_address(remote), reason)
     try:
         transport.recv_ready(65536)  # what already arrived, so closing sends no reset
-        transport.sendall(head + body)
+        transport.sendall(refusal(HTTP_STATUS_SERVICE_UNAVAILABLE, reason,
+                                  [("Retry-After", str(_BUSY_RETRY_AFTER))]))
         transport.half_close()
     except OSError:
         pass

@@ -75,6 +75,19 @@ def _format_response(status: int, headers: list[tuple[str, str]]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
+def refusal(status: int, reason: str, headers: list[tuple[str, str]] | None = None,
+            with_body: bool = True) -> bytes:
+    """A whole error response: the status, a one-line `STATUS Phrase: reason` text body
+    (left out, its length kept, when `with_body` is False: an answer to HEAD), and
+    Connection: close."""
+    body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode("utf-8", "replace")
+    return _format_response(status, [("Server", SERVER_NAME)] + (headers or []) + [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]) + (body if with_body else b"")
+
+
 class ConnectionHandler:
     """Serves one accepted connection on its own thread."""
 
@@ -164,13 +177,9 @@ class ConnectionHandler:
         request_line = f"{head.method} {head.target}" if head else "-"
         _logger.warning("%s %r: %d %s", format_address(self.connection.remote_addr), request_line,
                         status, reason)
-        body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode("utf-8", "replace")
         try:
-            self._send(status, (headers or []) + [
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", str(len(body))),
-                ("Connection", "close"),
-            ], b"" if head is not None and head.method == "HEAD" else body)
+            self.connection.write(refusal(status, reason, headers,
+                                          with_body=head is None or head.method != "HEAD"))
         except ConnectionTerminatedException:
             return
         self._linger()
@@ -393,11 +402,8 @@ class ConnectionHandler:
                       "(--handshake-timeout)")
             _logger.warning("%s: %s", format_address(self.connection.remote_addr), reason)
             if not self.connection.written:
-                body = f"408 Request Timeout: {reason}\n".encode()
                 try:
-                    self.transport.sendall(_format_response(HTTP_STATUS_REQUEST_TIMEOUT, [
-                        ("Server", SERVER_NAME), ("Content-Type", "text/plain; charset=utf-8"),
-                        ("Content-Length", str(len(body))), ("Connection", "close")]) + body)
+                    self.transport.sendall(refusal(HTTP_STATUS_REQUEST_TIMEOUT, reason))
                 except OSError:
                     pass
         self.transport.abort()
