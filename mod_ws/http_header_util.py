@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-_SEPARATORS = '()<>@,;:\\"/[]?={} \t'
-# One token: CHARs (0-127) that are neither CTLs (0-31, 127) nor separators.
-_TOKEN = re.compile(r"[^\x00-\x1f\x7f-\U0010ffff" + re.escape(_SEPARATORS) + r"]+")
+from mod_ws.common import TCHAR_CLASS
+
+# RFC 2616's token (CHARs that are neither CTLs nor separators) is RFC 7230's tchar run.
+_TOKEN = re.compile(TCHAR_CLASS + "+")
 _LWS = re.compile(r"(?:\r\n)?[ \t]+")
 
 

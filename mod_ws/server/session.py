@@ -141,7 +141,7 @@ class Stream(FrameLevelMethods):
         self.received_messages = 0
         self.sent_messages = 0
         self.sent_bytes = 0
-        self._received_before = self._reader.received - (len(self._reader.data) - self._reader.pos)
+        self._received_before = self._reader.consumed()
         # One reader at a time: a MessageReceiver thread and a closing handler thread
         # may both want the next frame.
         self._read_lock = threading.Lock()
@@ -149,8 +149,7 @@ class Stream(FrameLevelMethods):
     @property
     def received_bytes(self) -> int:
         """Bytes read off the wire in this session (frames of every kind)."""
-        reader = self._reader
-        return reader.received - (len(reader.data) - reader.pos) - self._received_before
+        return self._reader.consumed() - self._received_before
 
     @property
     def traces_frames(self) -> bool:

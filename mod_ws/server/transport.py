@@ -248,6 +248,10 @@ class ByteReader:
     def buffered(self) -> int:
         return len(self.data) - self.pos
 
+    def consumed(self) -> int:
+        """Bytes taken from the transport and read past so far."""
+        return self.received - (len(self.data) - self.pos)
+
     def replace_transport(self, transport: Transport) -> None:
         """Reads from `transport` from now on (one wrapping the old, as --log-frames does)."""
         self._transport = transport
