@@ -162,7 +162,8 @@ def check_close_request(code: int | None, reason: object) -> str:
     return reason
 
 
-def _describe_close(close: tuple[int | None, str] | None) -> str:
+def describe_close(close: tuple[int | None, str] | None) -> str:
+    """A close frame's (code, reason) for a log line: `4005 'dbg'`, `1000`, `no code`."""
     code, reason = close or (None, "")
     if code is None or code == STATUS_NO_STATUS_RECEIVED:
         return "no code"
@@ -265,16 +266,16 @@ class CloseHandshake:
     def describe(self) -> str:
         """How the connection ended, in words for a log line."""
         if self.state is FAILED:
-            sent = f" (sent close {_describe_close(self.sent)})" if self.sent else ""
+            sent = f" (sent close {describe_close(self.sent)})" if self.sent else ""
             return f"failed: {self.failure}{sent}"
         if self.initiator == "server":
-            answer = (f", answered {_describe_close(self.received)}" if self.received
+            answer = (f", answered {describe_close(self.received)}" if self.received
                       else ", no close from the client")
-            return f"closed by the server with {_describe_close(self.sent)}{answer}"
+            return f"closed by the server with {describe_close(self.sent)}{answer}"
         if self.initiator == "client":
-            answer = (f", answered {_describe_close(self.sent)}" if self.sent
+            answer = (f", answered {describe_close(self.sent)}" if self.sent
                       else ", not answered")
-            return f"closed by the client with {_describe_close(self.received)}{answer}"
+            return f"closed by the client with {describe_close(self.received)}{answer}"
         return "ended without a closing handshake"
 
     # Checks for the session's data paths.
@@ -303,6 +304,7 @@ __all__ = [
     "CloseState",
     "check_close_code",
     "check_close_request",
+    "describe_close",
     "decode_close_payload",
     "default_passive_closing_handshake",
     "echo_peer_close",

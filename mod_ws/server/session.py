@@ -28,7 +28,6 @@ from mod_ws.common import (
     OPCODE_PONG,
     OPCODE_TEXT,
     STATUS_GOING_AWAY,
-    STATUS_NO_STATUS_RECEIVED,
     STATUS_NORMAL_CLOSURE,
 )
 from mod_ws.defaults import CLOSE_TIMEOUT, MAX_MESSAGE_SIZE
@@ -44,6 +43,7 @@ from mod_ws.protocol.closing import (
     OPEN,
     check_close_request,
     default_passive_closing_handshake,
+    describe_close,
 )
 from mod_ws.protocol.deflate import MessageDeflater, MessageInflater
 from mod_ws.protocol.frames import (
@@ -278,7 +278,7 @@ class Stream(FrameLevelMethods):
                 self._send_frame(OPCODE_CLOSE, payload)
         if payload is not None and _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("%s: close frame sent: %s", format_address(self._request.connection.remote_addr),
-                          f"{code} {reason!r}" if code is not None else "empty")
+                          describe_close((code, reason)))
 
     # Receiving.
 
@@ -376,7 +376,7 @@ class Stream(FrameLevelMethods):
     def _process_close(self, code: int, reason: str) -> None:
         if _logger.isEnabledFor(logging.DEBUG):
             _logger.debug("%s: close frame received: %s", format_address(self._request.connection.remote_addr),
-                          f"{code} {reason!r}" if code != STATUS_NO_STATUS_RECEIVED else "empty")
+                          describe_close((code, reason)))
         if not self._closing.receive(code, reason):
             return  # the answer to our own close
         try:
