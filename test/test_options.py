@@ -126,6 +126,13 @@ VALUED_OPTIONS = [
     ("--close-timeout", "--close_timeout", None, "0", "close_timeout", 0.0),
     ("--max-message-size", "--max_message_size", None, "1", "max_message_size", 1),
     ("--shutdown-timeout", "--shutdown_timeout", None, "2.5", "shutdown_timeout", 2.5),
+    ("--handshake-timeout", "--handshake_timeout", None, "3", "handshake_timeout", 3.0),
+    ("--max-frame-size", "--max_frame_size", None, "4096", "max_frame_size", 4096),
+    ("--auto-fragment-size", "--auto_fragment_size", None, "100", "auto_fragment_size", 100),
+    ("--max-connections", "--max_connections", None, "50", "max_connections", 50),
+    ("--ping-interval", "--ping_interval", None, "0.5", "ping_interval", 0.5),
+    ("--ping-timeout", "--ping_timeout", None, "2", "ping_timeout", 2.0),
+    ("--log-format", "--log_format", None, "json", "log_format", "json"),
 ]
 
 
@@ -203,6 +210,14 @@ def test_unknown_option_is_rejected_by_name(capsys: pytest.CaptureFixture[str]) 
         (["--max-request-header-size", "1023"],
          "--max-request-header-size: 1023 is out of range (must be >= 1024)"),
         (["--max-message-size", "0"], "--max-message-size: 0 is out of range (must be >= 1)"),
+        (["--max-frame-size", "0"], "--max-frame-size: 0 is out of range (must be >= 1)"),
+        (["--auto-fragment-size", "-5"], "--auto-fragment-size: -5 is out of range (must be >= 1)"),
+        (["--max-connections", "many"], "--max-connections: invalid int value: 'many'"),
+        (["--handshake-timeout", "0"],
+         "--handshake-timeout: 0 is out of range (must be > 0 and <= 1e+06)"),
+        (["--ping-interval", "-1"], "--ping-interval: -1 is out of range (must be > 0 and <= 1e+06)"),
+        (["--ping-timeout", "inf"], "--ping-timeout: invalid float value: 'inf'"),
+        (["--log-format", "xml"], "--log-format: invalid choice: 'xml' (choose from 'text', 'json')"),
         (["--handler-encoding", "no-such-codec"], "--handler-encoding: unknown encoding 'no-such-codec'"),
         (["--thread-monitor-interval-in-sec", "1.5"], "--thread-monitor-interval-in-sec: invalid int value: '1.5'"),
     ],
@@ -498,3 +513,15 @@ def test_config_file_values_keep_their_text_verbatim() -> None:
 
 def test_parse_options_returns_a_namespace() -> None:
     assert isinstance(parse_options([]), argparse.Namespace)
+
+
+def test_the_new_limits_and_log_options_read_from_a_config_file(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("limits.ini", "[mod_ws]\nlog_frames = true\nlog-format = json\n"
+                        "ping_interval = 2\nmax_connections = 10\nno_error_details = yes\n"
+                        "no_pywebsocket_imports = on\n")
+    options = parse_options(["--config", name])
+    assert (options.log_frames, options.log_format, options.ping_interval) == (True, "json", 2.0)
+    assert (options.max_connections, options.error_details, options.pywebsocket_imports) == (10, False, False)
+    name = write_config("bad.ini", "max_frame_size = huge\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: bad.ini line 1: --max-frame-size: invalid int value: 'huge'")
