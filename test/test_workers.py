@@ -127,6 +127,34 @@ def test_concurrent_connections_each_get_a_thread_of_their_own():
             client.close()
 
 
+def test_serving_threads_share_one_start_event_and_still_report_alive_and_join():
+    """The start-up Event each thread gives back (1.2 KiB a held connection) changes
+    nothing a caller of threading can see: is_alive while serving, join once done."""
+    release = threading.Event()
+
+    def serve(sock):
+        release.wait(5)
+        echo_once(sock)
+
+    with Pool(serve) as pool:
+        clients = [pool.connect() for _ in range(3)]
+        assert wait_until(lambda: pool.count() == 3)
+        with pool.lock:
+            threads = list(pool.threads)
+        assert len(threads) == 3
+        assert all(thread.is_alive() for thread in threads)
+        assert all(thread._started is workers._STARTED for thread in threads)
+        assert all("started" in repr(thread) for thread in threads)
+        release.set()
+        for client in clients:
+            client.sendall(b"x")
+            assert client.recv(1) == b"x"
+            client.close()
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive()
+
+
 def test_a_thread_that_finished_serves_the_next_connection_and_waits_under_its_name():
     # No idle thread may time out here, so the count of waiting threads only grows back.
     with Pool(echo_once, idle_timeout=60) as pool:
