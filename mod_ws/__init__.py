@@ -72,6 +72,55 @@ handler) is served by the file `<handler root>/a/b_wsh.py`, which defines:
         answer with, or (None, '') for an empty close frame. Without it the server
         echoes the client's code and reason.
 
+The request object
+------------------
+What the three functions are given (mod_ws.server.request.WebSocketRequest; pywebsocket3's
+names). Set by the server before web_socket_do_extra_handshake:
+
+    ws_resource             the resource asked for, with its query (`/echo?x=1`)
+    uri, unparsed_uri       the same (pywebsocket3 spells it three ways)
+    method, protocol        GET and 'HTTP/1.1' for an Upgrade (CONNECT over HTTP/2)
+    headers_in              the request's header fields: headers_in['Origin'] (None
+                            when absent), .get(name, default), .get_all(name), .items()
+    ws_origin               the Origin header, or None
+    ws_version              13
+    ws_requested_protocols  the subprotocols offered (Sec-WebSocket-Protocol), or None
+    ws_requested_extensions the extensions offered, as mod_ws.common.ExtensionParameter
+    ws_extension_processors one processor per offered extension mod_ws implements
+                            (mod_ws.extensions); remove one to decline it, or adjust
+                            it (PerMessageDeflateExtensionProcessor.set_bfinal, ...)
+    connection              the raw connection: remote_addr and local_addr
+                            ((host, port) tuples), write(bytes), read(n)
+    extra_headers           (name, value) pairs to add to the 101 response
+    is_https()              True over TLS; get_peer_cert() the client's certificate
+
+Chosen by the handler in web_socket_do_extra_handshake, then fixed by the 101:
+
+    ws_protocol             the subprotocol accepted (one the client offered), or None
+    ws_extensions           the extensions accepted, as ExtensionParameter objects
+    ws_deflate              True when permessage-deflate was accepted
+
+During and after the session:
+
+    ws_stream               the stream (below: receive_message, send_message, ...)
+    ws_close_code           the code of the client's close frame (1005: none), or None
+    ws_close_reason         its reason (None when the frame had no body)
+    close_handshake         where the closing handshake stands (state, sent, received)
+    server_terminated       True once the server sends no more frames
+    client_terminated       True once no more frames are read from the client
+    on_pong_handler         set to a function(request, payload): called with each pong
+    on_ping_handler         the same for pings, which the server then leaves
+                            unanswered (the handler answers, or not, itself)
+
+The status page
+---------------
+On a server listening on loopback only (or with --status-page), /_mod_ws/status (HTML
+that refreshes itself) and /_mod_ws/status.json show the sessions open now (peer,
+resource, subprotocol, extensions, age, messages and bytes each way), the latest 100
+refusals (status and reason: what a browser's page is not told) and session ends
+(codes, reasons, who closed), and each handler file with whether it loaded and why
+not. Header values are never kept. --no-status-page turns it off.
+
 What the log shows: at --log-level info, one line per session when it ends (peer,
 resource, who closed with which code and reason or why it failed, duration,
 subprotocol, extensions, messages and bytes each way); at debug, the handshake's
@@ -103,15 +152,35 @@ Example (example/echo_wsh.py):
 
     from mod_ws import msgutil
 
+    _GOODBYE_MESSAGE = "Goodbye"
+
+
     def web_socket_do_extra_handshake(request):
-        pass
+        # Accept the first subprotocol offered, if any, so clients that insist get one.
+        if request.ws_requested_protocols:
+            request.ws_protocol = request.ws_requested_protocols[0]
+
 
     def web_socket_transfer_data(request):
         while True:
-            message = request.ws_stream.receive_message()
+            message = msgutil.receive_message(request)
             if message is None:
                 return
-            request.ws_stream.send_message(message, binary=isinstance(message, bytes))
+            if isinstance(message, str):
+                msgutil.send_message(request, message)
+                if message == _GOODBYE_MESSAGE:
+                    return
+            else:
+                msgutil.send_message(request, message, binary=True)
+
+
+    def web_socket_passive_closing_handshake(request):
+        # Echo the client's close code and reason back to it.
+        if request.ws_close_code == 1005:
+            return None, ""
+        return request.ws_close_code, request.ws_close_reason
+
+More examples, each short and commented, are in example/ (see the README's tour).
 """
 
 __version__ = "0.1.0"

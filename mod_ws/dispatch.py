@@ -103,6 +103,8 @@ class Dispatcher:
         self.error_details = True
         # Resources whose handler file failed to load, with the reason.
         self._load_failures: dict[str, str] = {}
+        # Each resource's handler file as found (an alias: the resource it serves as).
+        self._sources: dict[str, str] = {}
         self._source_warnings: list[str] = []
         root = Path(root_dir)
         if not root.is_dir():
@@ -121,6 +123,7 @@ class Dispatcher:
         for path in self._handler_files(scan.resolve(), real_root, allow_handlers_outside_root_dir):
             relative = path.relative_to(real_root).as_posix()
             resource = "/" + relative[: -len(HANDLER_SUFFIX)]
+            self._sources[resource] = relative
             try:
                 self._handler_suite_map[resource] = _load_handler_file(path, handler_encoding)
             except BaseException as e:  # a handler's SystemExit must not stop the server
@@ -166,10 +169,23 @@ class Dispatcher:
 
     def add_resource_path_alias(self, alias_resource_path: str, existing_resource_path: str) -> None:
         """Serves `alias_resource_path` with the handler of an existing resource."""
+        if not alias_resource_path.startswith("/"):
+            # A request's resource always starts with "/": such an alias could never match.
+            raise DispatchException(f"alias {alias_resource_path!r} does not start with '/'")
         suite = self._handler_suite_map.get(existing_resource_path)
         if suite is None:
             raise DispatchException(f"no handler for {existing_resource_path!r} to alias")
         self._handler_suite_map[alias_resource_path] = suite
+        self._sources[alias_resource_path] = f"alias of {existing_resource_path}"
+
+    def handler_files(self) -> list[dict[str, str | None]]:
+        """Each resource with its handler file, whether it loaded, and why not."""
+        return [
+            {"resource": resource, "file": source,
+             "status": "failed" if resource in self._load_failures else "loaded",
+             "error": self._load_failures.get(resource)}
+            for resource, source in sorted(self._sources.items())
+        ]
 
     def get_handler_suite(self, resource: str) -> HandlerSuite | None:
         return self._handler_suite_map.get(resource_path(resource))

@@ -28,6 +28,7 @@ from mod_ws import standalone
 from mod_ws.logging_setup import ThreadMonitor, start_thread_monitor
 from mod_ws.options import OptionError, options_from_keywords
 from mod_ws.server.listener import format_address
+from mod_ws.server.reporting import reachable_host
 
 _logger = logging.getLogger(__name__)
 
@@ -68,15 +69,6 @@ def _options_for(document_root: str | os.PathLike[str], keywords: dict[str, obje
     return options
 
 
-def _client_host(server_host: str) -> str:
-    """Where a local client reaches a server listening on `server_host`."""
-    if server_host in ("", "0.0.0.0"):  # every interface ('' is dual-stack IPv6 or IPv4)
-        return "127.0.0.1"
-    if server_host == "::":
-        return "::1"
-    return server_host
-
-
 class Server:
     """A mod_ws server in this process, listening from construction and serving on a
     daemon thread between `start()` and `stop()` (or inside a `with` block)."""
@@ -94,7 +86,7 @@ class Server:
         self._server = standalone.build_server(self.options)
         # Kept: a closed listening socket no longer knows its address.
         self._addresses = list(self._server.addresses)
-        self._host = _client_host(self.options.server_host)
+        self._host = reachable_host(self.options.server_host)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._monitor: ThreadMonitor | None = None

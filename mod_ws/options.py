@@ -261,6 +261,28 @@ class _Parser(configargparse.ArgumentParser):
         return stream
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """--help shows one spelling per option (`-d, --document-root DIR`): the underscore
+    spellings pywebsocket3's users type are accepted, not listed; and every option that
+    has a default names it."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        if not action.option_strings:
+            return super()._format_action_invocation(action)
+        shown = [s for s in action.option_strings if not (s.startswith("--") and "_" in s)]
+        text = ", ".join(shown or action.option_strings[:1])
+        if action.nargs != 0:
+            text += " " + self._format_args(action, self._get_default_metavar_for_optional(action))
+        return text
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" not in text and action.default not in (None, False, True, argparse.SUPPRESS)
+                and action.nargs != 0):
+            text += " (default: %(default)s)"
+        return text
+
+
 def _add(group: argparse._ActionsContainer, *flags: str, **kwargs: object) -> argparse.Action:
     """Add an option under each flag plus the underscore spelling of each long flag."""
     names = list(flags)
@@ -274,6 +296,7 @@ def build_parser() -> configargparse.ArgumentParser:
     """Build the mod_ws option parser (pywebsocket3 options plus mod_ws limits)."""
     parser = _Parser(
         prog=PROG,
+        formatter_class=_HelpFormatter,
         description="Standalone threaded WebSocket test server, compatible with pywebsocket3.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
@@ -398,6 +421,12 @@ def build_parser() -> configargparse.ArgumentParser:
          help="log every WebSocket frame in (<) and out (>): opcode, FIN and RSV bits, "
          "length, masking and the first bytes of the payload (logger mod_ws.frames, at info "
          "whatever --log-level says)")
+    _add(logs, "--status-page", dest="status_page", action="store_const", const=True, default=None,
+         help="serve the status page (/_mod_ws/status and /_mod_ws/status.json: open "
+         "sessions, recent refusals and closes, handler files) on any address (default: "
+         "on when every listening address is loopback)")
+    _add(logs, "--no-status-page", dest="status_page", action="store_const", const=False,
+         help="do not serve the status page, not even on loopback")
     _add(logs, "--log-max", dest="log_max", type=_int_in_range(1), default=256 * 1024,
          help="bytes after which the log file is rotated (default: %(default)s)")
     _add(logs, "--log-count", dest="log_count", type=_int_in_range(0, 1000), default=5,

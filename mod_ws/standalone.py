@@ -7,6 +7,7 @@ line `mod_ws: error: ...` and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import socket
@@ -14,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from mod_ws import accelerators, aliases
+from mod_ws import __version__, accelerators, aliases
 from mod_ws.defaults import PING_TIMEOUT, REQUEST_TIMEOUT
 from mod_ws.dispatch import Dispatcher, load_handler_map
 from mod_ws.exceptions import DispatchException
@@ -25,6 +26,8 @@ from mod_ws.server.basic_auth import expected_authorization
 from mod_ws.server.cgi import normalize_cgi_paths
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.listener import ServerStartError, format_address
+from mod_ws.server.reporting import reachable_host
+from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH, StatusBoard
 from mod_ws.server.transport import SocketTransport, TransportFactory
 
 _logger = logging.getLogger("mod_ws")
@@ -119,13 +122,31 @@ def build_config(options: argparse.Namespace) -> ServerConfig:
     )
 
 
+def add_status_board(config: ServerConfig, options: argparse.Namespace,
+                     listeners: list[socket.socket]) -> None:
+    """Turns the status page on: by --status-page, or when every listener is on loopback
+    (unless --no-status-page), as a page on a public address would show who connects."""
+    wanted = getattr(options, "status_page", None)
+    if wanted is None:
+        wanted = bool(listeners) and all(_is_loopback(sock.getsockname()[0]) for sock in listeners)
+    if wanted:
+        config.status = StatusBoard(config.dispatcher.handler_files)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
 def build_server(options: argparse.Namespace) -> listener.WebSocketServer:
     """The server the options describe, listening but not yet serving."""
     config = build_config(options)
-    return listener.WebSocketServer(
-        config, listener.open_listeners(options.server_host, options.port,
-                                        options.request_queue_size),
-        options.shutdown_timeout)
+    listeners = listener.open_listeners(options.server_host, options.port,
+                                        options.request_queue_size)
+    add_status_board(config, options, listeners)
+    return listener.WebSocketServer(config, listeners, options.shutdown_timeout)
 
 
 # --- pywebsocket3's embedding API, name for name (web-platform-tests uses it) -------
@@ -153,6 +174,7 @@ class WebSocketServer(listener.WebSocketServer):
         except ServerStartError as e:
             _logger.critical("no socket listening: %s", e)
             listeners = []
+        add_status_board(config, options, listeners)
         super().__init__(config, listeners, options.shutdown_timeout)
         self.websocket_server_options = options
         options.dispatcher = config.dispatcher
@@ -197,6 +219,31 @@ class WebSocketServer(listener.WebSocketServer):
             sock.close()
 
 
+def start_up_banner(server: listener.WebSocketServer, options: argparse.Namespace) -> list[str]:
+    """What a person needs first: where to connect, what is served, what failed to load."""
+    config = server.config
+    resources = config.dispatcher.resources()
+    lines = [
+        f"listening on {', '.join(format_address(a) for a in server.addresses)}"
+        f"{' (TLS: wss://, https://)' if options.use_tls else ''}; "
+        f"document root {options.document_root}; {len(resources)} handler(s): "
+        f"{' '.join(resources) or '(none)'}",
+        f"{PROG} {__version__}; handler root {options.websock_handlers or options.document_root}",
+    ]
+    ws, web = ("wss", "https") if options.use_tls else ("ws", "http")
+    hosts = [format_address((reachable_host(a[0]), a[1])) for a in server.addresses]
+    for host in hosts:
+        lines.append(f"WebSocket {ws}://{host}/  HTTP {web}://{host}/")
+    if hosts:
+        host = hosts[0]
+        if (config.document_root / "console.html").is_file():
+            lines.append(f"console {web}://{host}/console.html")
+        if config.status is not None:
+            lines.append(f"status page {web}://{host}{STATUS_PATH} (JSON: {STATUS_JSON_PATH})")
+    lines += config.dispatcher.source_warnings()
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the server until SIGINT or SIGTERM; returns the exit status."""
     options = parse_options(argv)
@@ -215,16 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_shutdown)
     signal.signal(signal.SIGINT, request_shutdown)
     monitor = start_thread_monitor(options)
-    resources = server.config.dispatcher.resources()
-    banner = (
-        f"listening on {', '.join(format_address(a) for a in server.addresses)}"
-        f"{' (TLS: wss://, https://)' if options.use_tls else ''}; "
-        f"document root {options.document_root}; {len(resources)} handler(s): "
-        f"{' '.join(resources) or '(none)'}"
-    )
-    # Printed whatever the log level: test harnesses wait for this line.
-    print(f"{PROG}: {banner}", file=sys.stderr, flush=True)
-    _logger.info("%s", banner)
+    banner = start_up_banner(server, options)
+    # Printed whatever the log level (test harnesses wait for its first line); into the
+    # log too when that is a file, not stderr again.
+    print("\n".join(f"{PROG}: {line}" if i == 0 else f"  {line}" for i, line in enumerate(banner)),
+          file=sys.stderr, flush=True)
+    if options.log_file:
+        for line in banner:
+            _logger.info("%s", line)
     _logger.info("accelerators: %s", accelerators.describe())
     try:
         server.serve_forever()

@@ -473,3 +473,26 @@ def test_handler_modules_do_not_leak_into_each_other(tmp_path):
     dispatcher.do_extra_handshake(request)
     assert request.saw_x is False
     assert os.path.basename(dispatcher.get_handler_suite("/one").path) == "one_wsh.py"
+
+
+def test_an_alias_without_a_leading_slash_is_refused_as_it_could_never_match(root, tmp_path, caplog):
+    map_file = tmp_path / "map.txt"
+    map_file.write_text("noslash /a\n/good /a\n", encoding="utf-8")
+    dispatcher = Dispatcher(str(root))
+    with caplog.at_level(logging.WARNING, logger="mod_ws.dispatch"):
+        load_handler_map(dispatcher, str(map_file))
+    assert "noslash" not in dispatcher.resources() and "/good" in dispatcher.resources()
+    (message,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "line 1" in message and "'noslash' does not start with '/'" in message
+
+
+def test_handler_files_lists_each_resource_with_its_file_and_load_result(tmp_path):
+    (tmp_path / "ok_wsh.py").write_text("def web_socket_do_extra_handshake(r): pass\n"
+                                        "def web_socket_transfer_data(r): pass\n", encoding="utf-8")
+    (tmp_path / "bad_wsh.py").write_text("1/0\n", encoding="utf-8")
+    dispatcher = Dispatcher(str(tmp_path))
+    dispatcher.add_resource_path_alias("/also", "/ok")
+    listed = {entry["resource"]: entry for entry in dispatcher.handler_files()}
+    assert listed["/ok"] == {"resource": "/ok", "file": "ok_wsh.py", "status": "loaded", "error": None}
+    assert listed["/also"]["file"] == "alias of /ok"
+    assert listed["/bad"]["status"] == "failed" and "ZeroDivisionError" in listed["/bad"]["error"]

@@ -236,12 +236,14 @@ def test_log_level_info_logs_access_lines_for_websocket_and_static(make_server):
     assert line and "127.0.0.1" in line, server.stderr_text()
 
 
-def test_default_log_level_keeps_stderr_to_the_listening_line(make_server):
+def test_default_log_level_keeps_stderr_to_the_start_up_banner(make_server):
     server = make_server("-d", EXAMPLE)
     assert echo_once(server.url("/echo")) == "ping"
     server.stop()
     lines = server.stderr_lines()
-    assert len(lines) == 1 and lines[0].startswith("mod_ws: listening on 127.0.0.1:"), lines
+    assert lines[0].startswith("mod_ws: listening on 127.0.0.1:"), lines
+    assert f"  console http://127.0.0.1:{server.port}/console.html" in lines
+    assert all(line.startswith("  ") for line in lines[1:]), lines  # nothing but the banner
 
 
 # --- a pywebsocket3-style handler -----------------------------------------------------------

@@ -78,7 +78,7 @@ def test_port_0_gives_a_free_port_on_loopback_and_the_urls(started):
     assert server.url("close") == f"ws://127.0.0.1:{server.port}/close"
     assert server.url("/a/b?x=1", secure=True) == f"wss://127.0.0.1:{server.port}/a/b?x=1"
     assert server.http_url("/console.html") == f"http://127.0.0.1:{server.port}/console.html"
-    assert server.resources() == ["/abort", "/close", "/echo", "/echo_noext"]
+    assert {"/abort", "/close", "/echo", "/echo_noext"} <= set(server.resources())
     assert server.source_warnings() == []
     assert repr(server) == f"<mod_ws.Server ws://127.0.0.1:{server.port}/ serving>"
 

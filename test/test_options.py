@@ -65,6 +65,7 @@ EXPECTED_DEFAULTS = {
     "log_level": "warn",
     "deflate_log_level": "warn",
     "thread_monitor_interval_in_sec": -1,
+    "status_page": None,
     "log_max": 256 * 1024,
     "log_count": 5,
     "request_queue_size": 128,
@@ -154,7 +155,7 @@ def test_port_zero_is_accepted_so_the_os_can_pick_a_free_port() -> None:
     assert parse_options(["-p", "0"]).port == 0
 
 
-def test_help_lists_every_long_option_in_both_spellings_and_exits_zero(
+def test_help_shows_one_spelling_per_option_with_its_default_and_exits_zero(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -164,9 +165,32 @@ def test_help_lists_every_long_option_in_both_spellings_and_exits_zero(
     parser = build_parser()
     for action in parser._actions:
         for option in action.option_strings:
-            assert option in text, option
+            if option.startswith("--") and "_" in option:
+                assert f"{option} " not in text and f"{option}\n" not in text, option
+            else:
+                assert option in text, option
         assert action.help, action.dest
-    assert "--log_level" in text and "--log-level" in text
+    assert "--log-level" in text and "--log_level" not in text
+    assert "-d, --document-root DOCUMENT_ROOT" in text
+    # Every option with a default value names it.
+    flat = " ".join(text.split())
+    assert "--log-count LOG_COUNT rotated log files kept (default: 5)" in flat
+    assert "largest request line plus headers, in bytes (default: 16384)" in flat
+
+
+def test_underscore_spellings_left_out_of_help_are_still_accepted() -> None:
+    options = parse_options(["--document_root", ".", "--log_level", "info", "--no_status_page"])
+    assert (options.document_root, options.log_level, options.status_page) == (".", "info", False)
+
+
+def test_status_page_is_automatic_unless_turned_on_or_off() -> None:
+    assert parse_options([]).status_page is None
+    assert parse_options(["--status-page"]).status_page is True
+    assert parse_options(["--no-status-page"]).status_page is False
+    on = write_config("status_on.conf", "status-page = true\n")
+    off = write_config("status_off.conf", "no_status_page = yes\n")
+    assert parse_options(["--config", on]).status_page is True
+    assert parse_options(["--config", off]).status_page is False
 
 
 # --- command line errors ---------------------------------------------------------

@@ -21,6 +21,7 @@ from mod_ws.defaults import (
 )
 from mod_ws.dispatch import Dispatcher
 from mod_ws.server.session import StreamOptions
+from mod_ws.server.status import StatusBoard
 from mod_ws.server.transport import SocketTransport, TransportFactory
 from mod_ws.server.watchdog import Watchdog
 
@@ -56,6 +57,8 @@ class ServerConfig:
     ping_timeout: float = PING_TIMEOUT
     # Runs the bounds blocked connection threads cannot (mod_ws.server.watchdog).
     watchdog: Watchdog = field(default_factory=Watchdog, repr=False, compare=False)
+    # The status page's record (mod_ws.server.status), or None: the page is off.
+    status: StatusBoard | None = field(default=None, repr=False, compare=False)
     # Makes each accepted socket's transport (plain TCP by default; TLS plugs in here).
     transport_factory: TransportFactory = SocketTransport
     _stream_options: StreamOptions | None = field(default=None, init=False, repr=False,

@@ -19,6 +19,7 @@ from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.http1.connection import ConnectionHandler, refusal
 from mod_ws.server.reporting import format_address
+from mod_ws.server.status import StatusBoard
 from mod_ws.server.transport import Transport, set_send_timeout
 from mod_ws.server.workers import ListenerThreads
 
@@ -123,11 +124,14 @@ def configure_connection_socket(sock: socket.socket, send_timeout: float) -> Non
 _BUSY_RETRY_AFTER = 1  # seconds
 
 
-def _refuse_over_limit(transport: Transport, remote: tuple, limit: int) -> None:
+def _refuse_over_limit(transport: Transport, remote: tuple, limit: int,
+                       board: StatusBoard | None) -> None:
     """Answers 503 with Retry-After and closes, on the accepting thread and without
     waiting for the request: the connection costs no thread of its own."""
     reason = f"the server is serving its limit of {limit} connections (--max-connections)"
     _logger.warning("%s: 503 %s", format_address(remote), reason)
+    if board is not None:
+        board.refused(remote, "-", "", HTTP_STATUS_SERVICE_UNAVAILABLE, reason)
     try:
         transport.recv_ready(65536)  # what already arrived, so closing sends no reset
         transport.sendall(refusal(HTTP_STATUS_SERVICE_UNAVAILABLE, reason,
@@ -156,6 +160,8 @@ class WebSocketServer:
         self._stop_requested_at: float | None = None
         # ListenerThreads that need one more waiting thread; None wakes serve_forever.
         self._threads_wanted: queue.SimpleQueue = queue.SimpleQueue()
+        if config.status is not None:
+            config.status.watch_sessions(self._open_requests)
 
     @property
     def addresses(self) -> list[tuple]:
@@ -229,7 +235,7 @@ class WebSocketServer:
             if not over:
                 self._handlers.add(handler)
         if over:
-            _refuse_over_limit(transport, remote, limit)
+            _refuse_over_limit(transport, remote, limit, self.config.status)
             return
         try:
             handler.run()
@@ -237,6 +243,11 @@ class WebSocketServer:
             with self._handlers_changed:
                 self._handlers.discard(handler)
                 self._handlers_changed.notify_all()
+
+    def _open_requests(self) -> list:
+        """The requests of the WebSocket sessions open now (for the status page)."""
+        with self._handlers_changed:
+            return [handler.request for handler in self._handlers if handler.request is not None]
 
     def connection_count(self) -> int:
         with self._handlers_changed:

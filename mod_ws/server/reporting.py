@@ -74,8 +74,17 @@ def format_address(address: Any) -> str:
     return str(address)
 
 
+def reachable_host(server_host: str) -> str:
+    """Where a local client reaches a server listening on `server_host`."""
+    if server_host in ("", "0.0.0.0"):  # every interface ('' is dual-stack IPv6 or IPv4)
+        return "127.0.0.1"
+    if server_host == "::":
+        return "::1"
+    return server_host
+
+
 def _peer(request: Any) -> str:
     return format_address(request.connection.remote_addr)
 
 
-__all__ = ["describe_session", "format_address", "masked_headers", "session_fields"]
+__all__ = ["describe_session", "format_address", "masked_headers", "reachable_host", "session_fields"]

@@ -54,6 +54,7 @@ from mod_ws.server.static_files import (
     not_modified_since,
     resolve_static_path,
 )
+from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
 from mod_ws.server.transport import Transport
 
 _logger = logging.getLogger("mod_ws.http")
@@ -177,12 +178,21 @@ class ConnectionHandler:
         request_line = f"{head.method} {head.target}" if head else "-"
         _logger.warning("%s %r: %d %s", format_address(self.connection.remote_addr), request_line,
                         status, reason)
+        self._record_refusal(head, status, reason)
         try:
             self.connection.write(refusal(status, reason, headers,
                                           with_body=head is None or head.method != "HEAD"))
         except ConnectionTerminatedException:
             return
         self._linger()
+
+    def _record_refusal(self, head: RequestHead | None, status: int | None, reason: str) -> None:
+        """Keeps the refusal for the status page, where a browser's page can read it."""
+        board = self.config.status
+        if board is not None:
+            board.refused(self.connection.remote_addr,
+                          f"{head.method} {head.target}" if head else "-",
+                          head.target if head else "", status, reason)
 
     def _linger(self) -> None:
         """Half-closes and drains briefly, so unread input cannot reset our last bytes."""
@@ -231,6 +241,8 @@ class ConnectionHandler:
             check_authorization(head.headers, self.config.basic_auth)
         if self.config.dispatcher.get_handler_suite(resource) is not None:
             return self._accept_websocket(head, resource) or False
+        if self.config.status is not None and resource.split("?", 1)[0] in (STATUS_PATH, STATUS_JSON_PATH):
+            return self._serve_status(head, resource.split("?", 1)[0])
         if wants_websocket(head.headers):
             failure = self.config.dispatcher.load_failure(resource)
             if failure is not None:
@@ -249,6 +261,25 @@ class ConnectionHandler:
             raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED, f"method {head.method} is not allowed",
                             [("Allow", "GET, HEAD")])
         raise HttpError(HTTP_STATUS_NOT_IMPLEMENTED, f"method {head.method} is not implemented")
+
+    # The status page.
+
+    def _serve_status(self, head: RequestHead, path: str) -> bool:
+        if head.method not in ("GET", "HEAD"):
+            raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED, f"method {head.method} is not allowed",
+                            [("Allow", "GET, HEAD")])
+        board = self.config.status
+        if path == STATUS_JSON_PATH:
+            body, kind = board.render_json(), "application/json"
+        else:
+            body, kind = board.render_html(), "text/html; charset=utf-8"
+        keep_alive = self._keeps_alive(head)
+        self._send(200, [("Content-Type", kind), ("Content-Length", str(len(body))),
+                         ("Cache-Control", "no-store"),
+                         ("Connection", "keep-alive" if keep_alive else "close")],
+                   b"" if head.method == "HEAD" else body)
+        self._log_access(head, 200)
+        return keep_alive
 
     # Static files.
 
@@ -340,6 +371,8 @@ class ConnectionHandler:
         if self._shutting_down:  # shutdown began while we were handshaking
             session.close_going_away(request)
         session.run_session(request, self.config.dispatcher, self.config.close_timeout)
+        if self.config.status is not None:
+            self.config.status.session_ended(request)
         if request.close_handshake.state is FAILED:
             self._linger()  # unread input must not turn our close frame into a reset
         # Closed cleanly, the server closes TCP first (RFC 6455 section 7.1.1).
@@ -366,6 +399,8 @@ class ConnectionHandler:
         if overrun:
             raise ConnectionTerminatedException("the opening handshake overran --handshake-timeout")
         if request is None:
+            self._record_refusal(head, None, "the handler aborted the opening handshake "
+                                 "(AbortedByUserException): nothing was answered")
             return None
         response_headers = build_response_headers(key, request.ws_protocol, request.ws_extensions,
                                                   request.extra_headers)
@@ -401,6 +436,7 @@ class ConnectionHandler:
             reason = (f"opening handshake not completed within {self.config.handshake_timeout:g} s "
                       "(--handshake-timeout)")
             _logger.warning("%s: %s", format_address(self.connection.remote_addr), reason)
+            self._record_refusal(None, HTTP_STATUS_REQUEST_TIMEOUT, reason)
             if not self.connection.written:
                 try:
                     self.transport.sendall(refusal(HTTP_STATUS_REQUEST_TIMEOUT, reason))
