@@ -8,7 +8,8 @@ Running
     python -m mod_ws -p 8443 -d example --tls -k cert/server-key.pem -c cert/server.pem
 
 Static files are served from the document root (-d); WebSocket handlers are loaded
-from the handler root (-w, default: the document root) when the server starts.
+from the handler root (-w, default: the document root) when the server starts, and
+with --reload again before a handshake whenever their file changed on disk.
 
 Embedding and pytest
 --------------------
@@ -111,6 +112,30 @@ During and after the session:
     on_pong_handler         set to a function(request, payload): called with each pong
     on_ping_handler         the same for pings, which the server then leaves
                             unanswered (the handler answers, or not, itself)
+
+Close codes
+-----------
+mod_ws.common names them (RFC 6455 section 7.4): STATUS_NORMAL_CLOSURE 1000,
+STATUS_GOING_AWAY 1001 (sent to every session at shutdown), STATUS_PROTOCOL_ERROR 1002,
+STATUS_UNSUPPORTED_DATA 1003, STATUS_INVALID_FRAME_PAYLOAD_DATA 1007 (invalid UTF-8),
+STATUS_POLICY_VIOLATION 1008, STATUS_MESSAGE_TOO_BIG 1009 (--max-message-size,
+--max-frame-size), STATUS_MANDATORY_EXTENSION 1010, STATUS_INTERNAL_ENDPOINT_ERROR 1011
+(a handler raised; also --ping-timeout), 1012-1014, and 3000-4999 for applications.
+1005 (no code), 1006 (no close frame) and 1015 (TLS) are never sent: they are what an
+endpoint reports, so close_connection refuses them. pywebsocket3's shorter names
+(STATUS_NORMAL, STATUS_UNSUPPORTED, ...) are there too.
+
+Extension processors
+--------------------
+For each extension a client offers that mod_ws implements (permessage-deflate, RFC
+7692), `request.ws_extension_processors` holds a processor
+(mod_ws.extensions.PerMessageDeflateExtensionProcessor). In
+web_socket_do_extra_handshake a handler may remove it or call `set_active(False)` (the
+extension is declined), ask the client for `set_client_max_window_bits(n)` or
+`set_client_no_context_takeover(True)`, end each compressed message's deflate block
+with `set_bfinal(True)`, or send uncompressed with `disable_outgoing_compression()`
+(`enable_outgoing_compression()` undoes it, also during the session). After the 101,
+`request.ws_extensions` holds what was accepted.
 
 The status page
 ---------------

@@ -4,7 +4,10 @@ Resource `/a/b` is served by `<root>/a/b_wsh.py`, which defines
 `web_socket_do_extra_handshake(request)`, `web_socket_transfer_data(request)` and,
 optionally, `web_socket_passive_closing_handshake(request)`. All handlers load once at
 start-up; a file that fails is reported and skipped, and the others keep working; a
-handshake for its resource is refused with 500 and the reason it failed.
+handshake for its resource is refused with 500 and the reason it failed. With `reload`
+(--reload), a handshake first looks at its handler file on disk: a changed file is
+loaded again (an error then answers 500, never the old code), a new one appears and a
+deleted one is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import builtins
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -97,6 +101,7 @@ class Dispatcher:
         scan_dir: str | None = None,
         allow_handlers_outside_root_dir: bool = True,
         handler_encoding: str | None = None,
+        reload: bool = False,
     ) -> None:
         self._handler_suite_map: dict[str, HandlerSuite] = {}
         # Whether a handler's exception is named in its 1011 close (--no-error-details).
@@ -118,20 +123,77 @@ class Dispatcher:
                 f"scan directory {scan_dir!r} is not under the handler root {root_dir!r}"
             )
         self._root = root
+        self._real_root = real_root
+        self._scan = scan.resolve()
+        self._allow_outside = allow_handlers_outside_root_dir
+        self._encoding = handler_encoding
+        self._reload = reload
+        self._reload_lock = threading.Lock()
+        # (mtime, size) of each handler file as loaded, for --reload.
+        self._stamps: dict[str, tuple[int, int]] = {}
         # Walk from the resolved scan directory so that every path found is spelled
         # under the resolved root, whatever spelling of either the caller used.
-        for path in self._handler_files(scan.resolve(), real_root, allow_handlers_outside_root_dir):
-            relative = path.relative_to(real_root).as_posix()
-            resource = "/" + relative[: -len(HANDLER_SUFFIX)]
-            self._sources[resource] = relative
-            try:
-                self._handler_suite_map[resource] = _load_handler_file(path, handler_encoding)
-            except BaseException as e:  # a handler's SystemExit must not stop the server
-                if isinstance(e, KeyboardInterrupt):
-                    raise
-                reason = f"handler {path} failed to load: {type(e).__name__}: {e}"
-                self._load_failures[resource] = " ".join(reason.split())
-                self._warn(self._load_failures[resource])
+        for path in self._handler_files(self._scan, real_root, allow_handlers_outside_root_dir):
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        """Loads one handler file (under the resolved root) for its resource."""
+        relative = path.relative_to(self._real_root).as_posix()
+        resource = "/" + relative[: -len(HANDLER_SUFFIX)]
+        self._sources[resource] = relative
+        self._load_failures.pop(resource, None)
+        try:
+            stat = path.stat()
+            self._stamps[resource] = (stat.st_mtime_ns, stat.st_size)
+            self._handler_suite_map[resource] = _load_handler_file(path, self._encoding)
+        except BaseException as e:  # a handler's SystemExit must not stop the server
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            self._handler_suite_map.pop(resource, None)  # never the old code
+            reason = f"handler {path} failed to load: {type(e).__name__}: {e}"
+            self._load_failures[resource] = " ".join(reason.split())
+            self._warn(self._load_failures[resource])
+
+    def _refresh(self, resource: str) -> None:
+        """--reload: brings `resource`'s handler up to date with its file on disk."""
+        source = self._sources.get(resource)
+        if source is not None and source.startswith("alias of "):
+            target = source[len("alias of "):]
+            self._refresh(target)
+            suite = self._handler_suite_map.get(target)
+            if suite is not None:
+                self._handler_suite_map[resource] = suite
+            else:
+                self._handler_suite_map.pop(resource, None)
+            return
+        path = self._real_root / (resource.lstrip("/") + HANDLER_SUFFIX)
+        if ".." in Path(resource).parts or not _is_within(path.parent.resolve(), self._scan):
+            return
+        if not self._allow_outside and not _is_within(path.resolve(), self._real_root):
+            return
+        try:
+            stat = path.stat()
+        except OSError:
+            stat = None
+        with self._reload_lock:
+            if stat is None:
+                if resource in self._stamps:  # deleted: the resource goes away
+                    _logger.info("handler %s is gone (--reload)", path)
+                    for table in (self._handler_suite_map, self._load_failures, self._sources,
+                                  self._stamps):
+                        table.pop(resource, None)
+                return
+            if self._stamps.get(resource) != (stat.st_mtime_ns, stat.st_size):
+                _logger.info("loading %s (--reload)", path)
+                self._load(path)
+
+    def _refresh_all(self) -> None:
+        """--reload: every handler file, as on disk now (for the status page's list)."""
+        for resource in list(self._sources):
+            self._refresh(resource)
+        for path in self._handler_files(self._scan, self._real_root, self._allow_outside):
+            relative = path.relative_to(self._real_root).as_posix()
+            self._refresh("/" + relative[: -len(HANDLER_SUFFIX)])
 
     def _handler_files(self, scan: Path, real_root: Path, allow_outside: bool) -> list[Path]:
         files = []
@@ -165,6 +227,8 @@ class Dispatcher:
 
     def resources(self) -> list[str]:
         """The resources that have a handler, sorted."""
+        if self._reload:
+            self._refresh_all()
         return sorted(self._handler_suite_map)
 
     def add_resource_path_alias(self, alias_resource_path: str, existing_resource_path: str) -> None:
@@ -180,6 +244,8 @@ class Dispatcher:
 
     def handler_files(self) -> list[dict[str, str | None]]:
         """Each resource with its handler file, whether it loaded, and why not."""
+        if self._reload:
+            self._refresh_all()
         return [
             {"resource": resource, "file": source,
              "status": "failed" if resource in self._load_failures else "loaded",
@@ -188,7 +254,10 @@ class Dispatcher:
         ]
 
     def get_handler_suite(self, resource: str) -> HandlerSuite | None:
-        return self._handler_suite_map.get(resource_path(resource))
+        path = resource_path(resource)
+        if self._reload:
+            self._refresh(path)
+        return self._handler_suite_map.get(path)
 
     def load_failure(self, resource: str) -> str | None:
         """Why the handler file of `resource` failed to load, or None if it did not."""

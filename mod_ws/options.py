@@ -340,6 +340,10 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(handlers, "--no-error-details", dest="error_details", action="store_false",
          help="close with a bare 1011 when a handler raises (by default the close reason "
          "names the exception's class and message)")
+    _add(handlers, "--reload", dest="reload", action="store_true",
+         help="look at a handler file before each handshake to its resource: a changed "
+         "file is imported again (an error answers 500 with the reason, never the old "
+         "code), a new one appears, a deleted one is gone")
     _add(handlers, "--handler-encoding", dest="handler_encoding", type=_codec_name, default=None,
          help="text encoding of handler files (default: the locale's)")
     _add(handlers, "-x", "--cgi-paths", dest="cgi_paths", default=None,

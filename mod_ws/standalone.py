@@ -58,6 +58,7 @@ def build_dispatcher(options: argparse.Namespace) -> Dispatcher:
         under_document_root(options, options.scan_dir),
         allow_handlers_outside_root_dir=options.allow_handlers_outside_root_dir,
         handler_encoding=getattr(options, "handler_encoding", None),
+        reload=getattr(options, "reload", False),
     )
     if options.websock_handlers_map_file:
         load_handler_map(dispatcher, under_document_root(options, options.websock_handlers_map_file))

@@ -61,3 +61,10 @@ def test_the_readme_documents_every_long_option():
         if not names or names[0] in ("--help", "--version"):
             continue
         assert any(name in readme for name in names), names[0]
+
+
+def test_the_readme_table_names_every_request_attribute():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| attribute | what it holds |", 1)[1].split("\n\n", 1)[0]
+    for name in REQUEST_ATTRIBUTES:
+        assert f"`{name}" in table or f"{name}`" in table or name in table, name

@@ -66,6 +66,7 @@ EXPECTED_DEFAULTS = {
     "deflate_log_level": "warn",
     "thread_monitor_interval_in_sec": -1,
     "status_page": None,
+    "reload": False,
     "log_max": 256 * 1024,
     "log_count": 5,
     "request_queue_size": 128,
