@@ -1,8 +1,10 @@
 """Tests for example/echo_client.py, run against reference servers.
 
-The client is exercised as a subprocess against an echo server built with
-the third-party ``websockets`` library, so these tests do not depend on
-mod_ws itself.  Every wait is bounded.
+The client is exercised as a subprocess, mostly against an echo server built
+with the third-party ``websockets`` library, so those tests do not depend on
+mod_ws itself; the tests of closes, subprotocols, compression and TLS with the
+example handlers run it against the real server (``python -m mod_ws -d
+example`` as a subprocess, conftest's fixtures).  Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import http.server
 import importlib.util
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -20,6 +23,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from conftest import EXAMPLE
+from test_e2e_tls import CERT, TLS_ARGS
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import serve
 
@@ -73,7 +78,8 @@ class EchoServer:
         return "chat" if "chat" in subprotocols else None
 
     def handle(self, ws) -> None:
-        """Echo every message; '/frag' pings first and fragments replies."""
+        """Echo every message; '/frag' pings first and fragments replies;
+        '/bye?code=N' closes with N (reason 'bye') instead of echoing."""
         session = {
             "path": ws.request.path,
             "origin": ws.request.headers.get("Origin"),
@@ -84,7 +90,9 @@ class EchoServer:
         try:
             for message in ws:
                 session["messages"].append(message)
-                if ws.request.path == "/frag":
+                if ws.request.path.startswith("/bye?code="):
+                    ws.close(int(ws.request.path.partition("=")[2]), "bye")
+                elif ws.request.path == "/frag":
                     ws.ping(b"are you there")
                     ws.send([message[:1], message[1:3], message[3:]])
                 else:
@@ -217,7 +225,7 @@ def test_subprotocol(echo_server: EchoServer) -> None:
                         "--protocol", "chat", "-v")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "send: x", "recv: x", "close: code=1000 reason="]
+        "protocol: chat", "send: x", "recv: x", "close: code=1000 reason="]
     assert "Sec-WebSocket-Protocol: chat" in result.stderr
     assert "protocol: chat" in result.stderr
     session = echo_server.sessions[before]
@@ -305,6 +313,161 @@ def test_silent_server_times_out() -> None:
 
 
 # ---------------------------------------------------------------------------
+# The server closing instead of echoing
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["4001 custom reason", "1011 broken on purpose"])
+def test_close_command_to_the_close_handler_exits_zero_printing_code_and_reason(
+        server, command: str) -> None:
+    result = run_client("-p", str(server.port), "-r", "/close", "-m", command)
+    assert result.returncode == 0, result.stderr
+    code, _, reason = command.partition(" ")
+    assert result.stdout.splitlines() == [
+        f"send: {command}", f"close: code={code} reason={reason}"]
+    assert result.stderr == ""
+
+
+def test_close_command_before_the_last_message_still_exits_non_zero(server) -> None:
+    result = run_client("-p", str(server.port), "-r", "/close",
+                        "-m", "4001 custom reason,never echoed")
+    assert_one_line_error(result, "before all messages were echoed")
+    assert result.stdout.splitlines() == [
+        "send: 4001 custom reason", "close: code=4001 reason=custom reason"]
+
+
+def test_an_internal_error_instead_of_the_last_echo_exits_non_zero(server) -> None:
+    result = run_client("-p", str(server.port), "-r", "/internal_error",
+                        "-m", "fine,raise out of cheese")
+    assert_one_line_error(result, "before all messages were echoed")
+    assert result.stdout.splitlines()[-1] == (
+        "close: code=1011 reason=RuntimeError: out of cheese")
+
+
+@pytest.mark.parametrize("code, status", [(1000, 0), (3001, 0), (4999, 0),
+                                          (1001, 1), (1008, 1)])
+def test_a_normal_close_code_instead_of_the_last_echo_exits_zero_an_error_code_non_zero(
+        echo_server: EchoServer, code: int, status: int) -> None:
+    result = run_client("-p", str(echo_server.port), "-r", f"/bye?code={code}",
+                        "-m", "last")
+    assert result.returncode == status, result.stderr
+    assert result.stdout.splitlines() == [
+        "send: last", f"close: code={code} reason=bye"]
+
+
+def test_a_normal_close_before_the_last_message_exits_non_zero(
+        echo_server: EchoServer) -> None:
+    result = run_client("-p", str(echo_server.port), "-r", "/bye?code=1000",
+                        "-m", "first,second")
+    assert_one_line_error(result, "before all messages were echoed")
+
+
+# ---------------------------------------------------------------------------
+# --protocol, --deflate and --tls against the example handlers
+# ---------------------------------------------------------------------------
+
+
+def test_protocol_prints_the_subprotocol_the_server_chose(server) -> None:
+    result = run_client("-p", str(server.port), "-r", "/subprotocol",
+                        "--protocol", "chat.v1,chat.v2", "-m", "hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "protocol: chat.v2", "send: hi", "recv: [chat.v2] hi",
+        "close: code=1000 reason="]
+
+
+def test_protocol_prints_none_when_the_server_chose_none(
+        echo_server: EchoServer) -> None:
+    result = run_client("-p", str(echo_server.port), "--protocol", "other",
+                        "-m", "x")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "protocol: (none)"
+
+
+def test_deflate_prints_permessage_deflate_and_both_directions_are_compressed(
+        make_server) -> None:
+    logged = make_server("-d", EXAMPLE, "--log-level", "info")
+    big = "compress me " * 1000  # 12,000 bytes
+    result = run_client("-p", str(logged.port), "--deflate", "-m", f"{big},,x")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "extensions: permessage-deflate",
+        f"send: {big}", f"recv: {big}", "send: ", "recv: ", "send: x", "recv: x",
+        "close: code=1000 reason="]
+    # The server's session line: three messages each way in far fewer bytes.
+    line = logged.wait_for_stderr("/echo: closed by the client", RUN_TIMEOUT)
+    assert line is not None, logged.stderr_text()
+    assert "extensions permessage-deflate" in line
+    sizes = re.search(r"received 3 messages in (\d+) bytes on the wire, "
+                      r"sent 3 messages in (\d+) bytes", line)
+    assert sizes is not None, line
+    assert all(int(size) < 500 for size in sizes.groups()), line
+
+
+def test_deflate_prints_none_when_the_handler_declines_extensions(server) -> None:
+    result = run_client("-p", str(server.port), "-r", "/echo_noext",
+                        "--deflate", "-m", "plain")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "extensions: (none)", "send: plain", "recv: plain",
+        "close: code=1000 reason="]
+
+
+def test_deflate_with_the_websockets_server_and_its_window_parameter(
+        echo_server: EchoServer) -> None:
+    big = "w" * 70000
+    result = run_client("-p", str(echo_server.port), "--deflate",
+                        "-m", f"a,{big},b")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("extensions: permessage-deflate"), lines[0]
+    assert lines[1:7] == ["send: a", "recv: a", f"send: {big}", f"recv: {big}",
+                          "send: b", "recv: b"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1"])
+def test_tls_with_the_test_ca_echoes_over_wss(make_server, host: str) -> None:
+    tls_server = make_server("-d", EXAMPLE, *TLS_ARGS)
+    result = run_client("-s", host, "-p", str(tls_server.port), "--tls",
+                        "--ca", str(CERT / "ca.pem"), "-m", "over,tls")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "send: over", "recv: over", "send: tls", "recv: tls",
+        "close: code=1000 reason="]
+
+
+def test_tls_with_deflate_and_a_close_command(make_server) -> None:
+    tls_server = make_server("-d", EXAMPLE, *TLS_ARGS)
+    result = run_client("-s", "localhost", "-p", str(tls_server.port), "--tls",
+                        "--ca", str(CERT / "ca.pem"), "--deflate", "-r", "/close",
+                        "-m", "hello,4002 secure bye")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "extensions: permessage-deflate", "send: hello", "recv: hello",
+        "send: 4002 secure bye", "close: code=4002 reason=secure bye"]
+
+
+def test_tls_refuses_a_server_certificate_another_ca_signed(make_server) -> None:
+    tls_server = make_server("-d", EXAMPLE, *TLS_ARGS)
+    result = run_client("-p", str(tls_server.port), "--tls",
+                        "--ca", str(CERT / "other-ca.pem"), "-m", "a")
+    assert_one_line_error(result, "cannot verify the certificate")
+    assert result.stdout == ""
+
+
+def test_tls_to_a_plain_server_fails_with_one_line(server) -> None:
+    result = run_client("-p", str(server.port), "--tls",
+                        "--ca", str(CERT / "ca.pem"), "-m", "a", "--timeout", "5")
+    assert_one_line_error(result, "TLS handshake")
+
+
+def test_ca_without_tls_is_a_usage_error() -> None:
+    result = run_client("--ca", str(CERT / "ca.pem"))
+    assert result.returncode == 2
+    assert "--ca needs --tls" in result.stderr
+
+
+# ---------------------------------------------------------------------------
 # Helpers, imported directly
 # ---------------------------------------------------------------------------
 
@@ -342,3 +505,32 @@ def test_mask_round_trip(client_module, size: int) -> None:
 def test_ipv6_host_header_is_bracketed(client_module) -> None:
     assert client_module.host_header("::1", 8880) == "[::1]:8880"
     assert client_module.host_header("127.0.0.1", 80) == "127.0.0.1:80"
+
+
+@pytest.mark.parametrize("params", [
+    {},
+    {"client_no_context_takeover": None, "server_no_context_takeover": None},
+], ids=["context-takeover", "no-context-takeover"])
+def test_deflate_round_trip(client_module, params) -> None:
+    sender = client_module.PerMessageDeflate(params)
+    receiver = client_module.PerMessageDeflate(params)
+    for message in [b"hello", b"", b"hello" * 1000, os.urandom(3000), b"hello"]:
+        compressed = sender.compress(message)
+        assert not compressed.endswith(b"\x00\x00\xff\xff")
+        assert receiver.decompress(compressed) == message
+
+
+def test_deflate_response_parameters(client_module) -> None:
+    parse = client_module.parse_deflate_response
+    assert parse("permessage-deflate") == {}
+    assert parse("Permessage-Deflate; server_no_context_takeover; "
+                 "server_max_window_bits=10") == {
+        "server_no_context_takeover": None, "server_max_window_bits": "10"}
+    for bad in ["x-other", "permessage-deflate, permessage-deflate",
+                "permessage-deflate; client_max_window_bits=10",
+                "permessage-deflate; server_max_window_bits=16",
+                "permessage-deflate; server_no_context_takeover=1",
+                ("permessage-deflate; server_no_context_takeover; "
+                 "server_no_context_takeover")]:
+        with pytest.raises(client_module.ClientError):
+            parse(bad)
