@@ -37,29 +37,44 @@ def describe_session(request: Any) -> str:
     )
 
 
-def session_fields(request: Any) -> dict[str, Any]:
-    """The session's end as fields, for --log-format json."""
+def session_values(request: Any) -> tuple:
+    """The session's end as it stands, unformatted: cheap enough for every session's
+    end (the status page keeps these and formats them when it is read)."""
     closing = request.close_handshake
     stream = request.ws_stream
-    sent = closing.sent or (None, None)
-    received = closing.received or (None, None)
+    return (request.connection.remote_addr, request.ws_resource, closing.state, closing.initiator,
+            closing.sent, closing.received, closing.failure,
+            time.monotonic() - request.accepted_at, request.ws_protocol, request.ws_extensions,
+            stream.received_messages, stream.received_bytes, stream.sent_messages,
+            stream.sent_bytes)
+
+
+def fields_of(values: tuple) -> dict[str, Any]:
+    """session_values as named fields, JSON-ready."""
+    (peer, resource, state, initiator, sent, received, failure, seconds, protocol, extensions,
+     received_messages, received_bytes, sent_messages, sent_bytes) = values
     return {
         "event": "session",
-        "peer": _peer(request),
-        "resource": request.ws_resource,
-        "state": closing.state.value,
-        "closed_by": closing.initiator,
-        "close_sent": {"code": sent[0], "reason": sent[1]} if closing.sent else None,
-        "close_received": {"code": received[0], "reason": received[1]} if closing.received else None,
-        "failure": closing.failure,
-        "seconds": round(time.monotonic() - request.accepted_at, 3),
-        "subprotocol": request.ws_protocol,
-        "extensions": [e.name() for e in request.ws_extensions or []],
-        "received_messages": stream.received_messages,
-        "received_wire_bytes": stream.received_bytes,
-        "sent_messages": stream.sent_messages,
-        "sent_wire_bytes": stream.sent_bytes,
+        "peer": format_address(peer),
+        "resource": resource,
+        "state": state.value,
+        "closed_by": initiator,
+        "close_sent": {"code": sent[0], "reason": sent[1]} if sent else None,
+        "close_received": {"code": received[0], "reason": received[1]} if received else None,
+        "failure": failure,
+        "seconds": round(seconds, 3),
+        "subprotocol": protocol,
+        "extensions": [e.name() for e in extensions or []],
+        "received_messages": received_messages,
+        "received_wire_bytes": received_bytes,
+        "sent_messages": sent_messages,
+        "sent_wire_bytes": sent_bytes,
     }
+
+
+def session_fields(request: Any) -> dict[str, Any]:
+    """The session's end as fields, for --log-format json and the status page."""
+    return fields_of(session_values(request))
 
 
 def _count(messages: int, size: int) -> str:
@@ -87,4 +102,5 @@ def _peer(request: Any) -> str:
     return format_address(request.connection.remote_addr)
 
 
-__all__ = ["describe_session", "format_address", "masked_headers", "reachable_host", "session_fields"]
+__all__ = ["describe_session", "fields_of", "format_address", "masked_headers", "reachable_host",
+           "session_fields", "session_values"]

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from mod_ws import __version__
-from mod_ws.server.reporting import format_address, session_fields
+from mod_ws.server.reporting import fields_of, format_address, session_fields, session_values
 
 STATUS_PATH = "/_mod_ws/status"
 STATUS_JSON_PATH = STATUS_PATH + ".json"
@@ -41,7 +41,7 @@ class StatusBoard:
         self._handlers = handlers
         self._lock = threading.Lock()
         self._refusals: deque[dict[str, Any]] = deque(maxlen=recent)
-        self._closes: deque[dict[str, Any]] = deque(maxlen=recent)
+        self._closes: deque[tuple[float, tuple]] = deque(maxlen=recent)
         self._sessions: Callable[[], Iterable[Any]] = list
         self._totals = {"sessions": 0, "refusals": 0}
         self.started = time.time()
@@ -53,8 +53,7 @@ class StatusBoard:
     def refused(self, peer: Any, request_line: str, resource: str, status: int | None,
                 reason: str) -> None:
         """A request answered with an error `status`, or left unanswered (None)."""
-        now = time.time()
-        entry = {"t": now, "time": _stamp(now), "peer": format_address(peer),
+        entry = {"t": time.time(), "peer": format_address(peer),
                  "request": request_line, "resource": resource, "status": status,
                  "reason": reason}
         with self._lock:
@@ -62,8 +61,9 @@ class StatusBoard:
             self._totals["refusals"] += 1
 
     def session_ended(self, request: Any) -> None:
-        now = time.time()
-        entry = {"t": now, "time": _stamp(now), **session_fields(request)}
+        # Kept unformatted, formatted when the page is read: this runs at every
+        # session's end, on the way to closing its connection.
+        entry = (time.time(), session_values(request))
         with self._lock:
             self._closes.appendleft(entry)
             self._totals["sessions"] += 1
@@ -79,6 +79,8 @@ class StatusBoard:
                 continue
         with self._lock:
             refusals, closes, totals = list(self._refusals), list(self._closes), dict(self._totals)
+        refusals = [_with_time(entry) for entry in refusals]
+        closes = [_with_time({"t": t, **fields_of(values)}) for t, values in closes]
         return {
             "server": {"version": __version__, "started": _stamp(self.started),
                        "uptime_seconds": round(now - self.started, 3),
@@ -119,6 +121,10 @@ class StatusBoard:
             "</body></html>\n",
         ]
         return "".join(parts).encode("utf-8")
+
+
+def _with_time(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"t": entry["t"], "time": _stamp(entry["t"]), **entry}
 
 
 def _cell(value: Any) -> str:
