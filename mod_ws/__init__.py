@@ -113,6 +113,47 @@ During and after the session:
     on_ping_handler         the same for pings, which the server then leaves
                             unanswered (the handler answers, or not, itself)
 
+Misbehaving on purpose
+----------------------
+`request.ws_stream.faults` (mod_ws.server.faults.Faults) puts on the wire exactly what
+it is told, to see how a client copes with a server that breaks the rules; the safe
+API above keeps validating. Each is one call:
+
+    send_frame(opcode, payload=b'', fin=True, rsv1=False, rsv2=False, rsv3=False,
+               mask_key=None, length=None)
+                        any opcode 0-15, any bits, masked with a 4-byte key or not,
+                        a declared length that need not match the payload (2**63 too)
+    send_raw(data)      bytes as they are
+    send_text_bytes(payload)      a text frame that need not be UTF-8
+    send_close(code=None, reason=b'', payload=None)
+                        any code (999, 1005, 5000) and reason (over 123 bytes, not
+                        UTF-8); the server then sends no close of its own
+    send_compressed(message, binary=False, fin=True, window_bits=15)
+                        RSV1 and deflated data, negotiated or not, any window
+    send_ping(payload), send_pong(payload), ping_flood(count, payload, interval)
+                        any size; unsolicited pongs
+    pause(seconds), stop_reading(seconds)
+    trickle(data, bytes_per_second, chunk=1), trickle_frame(opcode, payload, rate)
+    delay_handshake_response(s), trickle_handshake_response(rate, chunk)
+                        from web_socket_do_extra_handshake: how the 101 goes out
+    ignore_pings(), answer_pings_with(payload)
+    shape(latency, jitter, bandwidth)   this connection over a slow link
+    drop()              TCP closed with no close frame
+    half_close()        FIN: nothing more goes out, the client can still be read
+    reset()             an RST (SO_LINGER 0)
+    close_and_drop(code, reason)        a close frame, then TCP closed at once
+    never_answer_close()                the client's close is read, never answered
+    receive_frame(timeout)              the client's next frame as it was sent
+                                        (ClientFrame: fin, rsv1-3, opcode, payload,
+                                        masked), unjudged; None once TCP closed
+    peer_closed(timeout)                whether the client closes TCP in time
+
+A fragmented or oversized control frame, a control frame between fragments or a data
+frame after the close are sequences of send_frame calls. example/misbehave_wsh.py
+shows them; example/raw_handshake_wsh.py writes its own (wrong) 101 with
+`request.connection.write` and raises AbortedByUserException so the server adds
+nothing.
+
 Close codes
 -----------
 mod_ws.common names them (RFC 6455 section 7.4): STATUS_NORMAL_CLOSURE 1000,

@@ -257,3 +257,42 @@ def test_benchmark_answers_a_bad_command_with_an_error_and_stays_open(server, co
         ws.send("send 1 3")
         assert ws.recv(timeout=TIMEOUT) == b"\x00\x01\x02"
         assert ws.recv(timeout=TIMEOUT) == "done"
+
+
+# --- misbehave_wsh.py and raw_handshake_wsh.py: the fault-injection API as examples ---
+
+
+@pytest.mark.parametrize("word, code", [
+    ("invalid-utf8", 1007), ("reserved-bits", 1002), ("opcode-3", 1002), ("big-ping", 1002),
+    ("bad-close", 1002),
+])
+def test_misbehave_breaks_the_rule_named_and_an_independent_client_fails_with_its_code(server, word, code):
+    with ws_connect(server.url("/misbehave")) as ws:
+        ws.send("ordinary")
+        assert ws.recv(timeout=TIMEOUT) == "ordinary"
+        ws.send(word)
+        with pytest.raises(ConnectionClosedError):
+            ws.recv(timeout=TIMEOUT)
+    assert ws.protocol.close_sent.code == code  # the client failed the connection with it
+
+
+def test_misbehave_drop_is_a_close_without_a_frame(server):
+    with ws_connect(server.url("/misbehave")) as ws:
+        ws.send("drop")
+        with pytest.raises(ConnectionClosedError):
+            ws.recv(timeout=TIMEOUT)
+    assert ws.protocol.close_rcvd is None
+
+
+def test_raw_handshake_writes_a_101_that_a_client_must_refuse_and_a_good_one_on_request(server):
+    from websockets.exceptions import InvalidHandshake
+
+    with pytest.raises(InvalidHandshake):
+        ws_connect(server.url("/raw_handshake"))
+    with wsraw.Conn.open(server.port) as conn:
+        key = wsraw.make_key()
+        conn.send(wsraw.handshake_request("/raw_handshake?good", host=f"127.0.0.1:{server.port}", key=key))
+        response = conn.read_http_response(head_only=True)
+        assert response.status == 101
+        assert response.header("Sec-WebSocket-Accept") == wsraw.expected_accept(key)
+        assert response.header("Server") is None  # the handler's response, not the server's

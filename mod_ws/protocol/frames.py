@@ -104,10 +104,23 @@ def encode_frame_header(
     mask_key: bytes | None = None,
 ) -> bytes:
     """Encodes a frame header with the shortest length encoding (RFC 6455 section 5.2)."""
-    if not 0 <= opcode <= 0xF:
-        raise ValueError(f"opcode {opcode} out of range")
     if not 0 <= payload_length < 1 << 63:
         raise ValueError(f"payload length {payload_length} out of range")
+    return encode_any_frame_header(opcode, payload_length, fin, rsv1, rsv2, rsv3, mask_key)
+
+
+def encode_any_frame_header(opcode: int, payload_length: int, fin: bool = True, rsv1: bool = False,
+                            rsv2: bool = False, rsv3: bool = False,
+                            mask_key: bytes | None = None) -> bytes:
+    """A frame header as described, valid or not, for sending broken frames on purpose
+    (mod_ws.server.faults): any opcode 0-15 and any 64-bit length, also one with its
+    top bit set, which encode_frame_header refuses."""
+    if not 0 <= opcode <= 0xF:
+        raise ValueError(f"opcode {opcode} is not 4 bits")
+    if not 0 <= payload_length < 1 << 64:
+        raise ValueError(f"payload length {payload_length} is not 64 bits")
+    if mask_key is not None and len(mask_key) != 4:
+        raise ValueError("a masking key is 4 bytes")
     first = (fin << 7) | (rsv1 << 6) | (rsv2 << 5) | (rsv3 << 4) | opcode
     mask_bit = 0x80 if mask_key is not None else 0
     if payload_length < 126:
@@ -116,11 +129,7 @@ def encode_frame_header(
         header = _PACK_16(first, mask_bit | 126, payload_length)
     else:
         header = _PACK_64(first, mask_bit | 127, payload_length)
-    if mask_key is not None:
-        if len(mask_key) != 4:
-            raise ValueError("a masking key is 4 bytes")
-        header += mask_key
-    return header
+    return header + (mask_key or b"")
 
 
 # Up to this size one XOR of two integers masks fastest; beyond it, bytes.translate.

@@ -90,6 +90,11 @@ class WebSocketRequest:
     HTTP version string.
     """
 
+    # Set from web_socket_do_extra_handshake by faults.delay_handshake_response and
+    # faults.trickle_handshake_response: how the 101 goes out (class defaults: no cost).
+    handshake_response_delay = 0.0
+    handshake_response_trickle: tuple[float, int] | None = None
+
     def __init__(
         self,
         method: str,

@@ -53,6 +53,7 @@ from mod_ws.protocol.frames import (
     encode_unmasked_header,
 )
 from mod_ws.protocol.messages import MessageAssembler
+from mod_ws.server.faults import Faults
 from mod_ws.server.frame_level import FrameLevelMethods
 from mod_ws.server.frame_trace import trace_session
 from mod_ws.server.keepalive import Keepalive
@@ -98,6 +99,8 @@ class StreamOptions:
     log_frames: bool = False
     # --ping-interval / --ping-timeout: (watchdog, interval, timeout), or None for off.
     keepalive: tuple[Any, float, float] | None = None
+    # --latency, --latency-jitter, --bandwidth: (seconds, seconds, bytes/s or None).
+    shaping: tuple[float, float, int | None] | None = None
 
 
 class Stream(FrameLevelMethods):
@@ -158,6 +161,22 @@ class Stream(FrameLevelMethods):
     @property
     def keepalive(self) -> tuple[Any, float, float] | None:
         return self._options.keepalive
+
+    @property
+    def shaping(self) -> tuple[float, float, int | None] | None:
+        return self._options.shaping
+
+    # Made on first use: a connection that never misbehaves holds no Faults object.
+    _faults: Faults | None = None
+    # faults.never_answer_close(): the client's close is read and left unanswered.
+    _withhold_close_reply = False
+
+    @property
+    def faults(self) -> Faults:
+        """The fault-injection API: deliberately broken traffic (mod_ws.server.faults)."""
+        if self._faults is None:
+            self._faults = Faults(self, self._request)
+        return self._faults
 
     def replace_sendall(self, sendall: Callable[[bytes], None]) -> None:
         """Sends through `sendall` from now on (a traced transport's, for --log-frames)."""
@@ -379,6 +398,9 @@ class Stream(FrameLevelMethods):
                           describe_close((code, reason)))
         if not self._closing.receive(code, reason):
             return  # the answer to our own close
+        if self._withhold_close_reply:
+            self._closing.lose("the client's close was left unanswered (faults.never_answer_close)")
+            return
         try:
             reply_code, reply_reason = self._passive_closing_handshake(self._request)
         except AbortedByUserException:
@@ -440,6 +462,10 @@ def run_session(request: Any, dispatcher: Any, close_timeout: float) -> None:
     stream = request.ws_stream
     if stream.traces_frames:
         trace_session(request)
+    if stream.shaping is not None:
+        from mod_ws.server.shaping import shape_session  # only when shaping is asked for
+
+        shape_session(request, *stream.shaping)
     keepalive = stream.keepalive
     if keepalive is not None:
         watchdog, interval, timeout = keepalive

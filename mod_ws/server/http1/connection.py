@@ -412,12 +412,29 @@ class ConnectionHandler:
                           "fields: %s", peer, resource, request.ws_protocol or "none",
                           format_extensions(request.ws_extensions or []) or "none",
                           masked_headers(response_headers))
-        self._send(101, response_headers)
+        if request.handshake_response_delay or request.handshake_response_trickle:
+            self._send_misbehaving_101(request, response_headers)
+        else:
+            self._send(101, response_headers)
         self._log_access(head, 101)
         # The handshake's temporaries are gone with its frame; a held connection keeps
         # only the request, and its header fields as one string.
         head.headers.pack()
         return request
+
+    def _send_misbehaving_101(self, request: WebSocketRequest,
+                              headers: list[tuple[str, str]]) -> None:
+        """The 101 late, or trickled, as the handler asked (mod_ws.server.faults)."""
+        time.sleep(request.handshake_response_delay)
+        data = _format_response(101, [("Server", SERVER_NAME)] + headers)
+        if request.handshake_response_trickle is None:
+            self.connection.write(data)
+            return
+        rate, chunk = request.handshake_response_trickle
+        for start in range(0, len(data), chunk):
+            if start:
+                time.sleep(chunk / rate)
+            self.connection.write(data[start:start + chunk])
 
     @staticmethod
     def _check_upgrade(head: RequestHead) -> tuple[str, int]:
