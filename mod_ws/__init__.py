@@ -187,6 +187,15 @@ refusals (status and reason: what a browser's page is not told) and session ends
 (codes, reasons, who closed), and each handler file with whether it loaded and why
 not. Header values are never kept. --no-status-page turns it off.
 
+Network shaping: --latency MS delays every frame the server sends after the 101
+(pipelined, as on a real link), --latency-jitter MS varies each delay by up to ±MS
+(order kept, a negative delay counting as 0), --bandwidth BYTES_PER_S paces what is
+sent; reads are not shaped. From web_socket_transfer_data a handler shapes its own
+connection with `request.ws_stream.faults.shape(latency, jitter, bandwidth)` (seconds,
+seconds, bytes per second or None; mod_ws.server.shaping.shape_session); a second call
+changes the values. Sends return at once unless 4 MiB are already waiting; what is
+queued still goes out before the connection ends.
+
 What the log shows: at --log-level info, one line per session when it ends (peer,
 resource, who closed with which code and reason or why it failed, duration,
 subprotocol, extensions, messages and bytes each way); at debug, the handshake's

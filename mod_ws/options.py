@@ -411,6 +411,20 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(limits, "--shutdown-timeout", dest="shutdown_timeout", type=_float_at_least(0, inclusive=True),
          default=defaults.SHUTDOWN_TIMEOUT, help="seconds to wait for connection threads at shutdown (default: %(default)s)")
 
+    shaping = parser.add_argument_group(
+        "network shaping", "What the server sends after the 101 crosses a slow link (reads are "
+        "not shaped); a handler may shape its own connection with "
+        "request.ws_stream.faults.shape(latency, jitter, bandwidth), in seconds and bytes per second.")
+    _add(shaping, "--latency", dest="latency", type=_float_at_least(0, inclusive=True), default=0.0,
+         metavar="MS", help="delay every WebSocket frame the server sends by this many "
+         "milliseconds, pipelined as on a real link (default: 0, no delay)")
+    _add(shaping, "--latency-jitter", dest="latency_jitter", type=_float_at_least(0, inclusive=True),
+         default=0.0, metavar="MS", help="add a uniform random -MS..+MS to each frame's delay; "
+         "frames keep their order and a negative delay counts as 0 (default: 0)")
+    _add(shaping, "--bandwidth", dest="bandwidth", type=_int_in_range(1), default=None,
+         metavar="BYTES_PER_S", help="pace what the server sends to this many bytes per second "
+         "(default: unlimited)")
+
     logs = parser.add_argument_group("logging")
     _add(logs, "-l", "--log-file", dest="log_file", default=None,
          help="write the log to this rotating file instead of stderr")

@@ -120,6 +120,10 @@ def build_config(options: argparse.Namespace) -> ServerConfig:
         handshake_timeout=getattr(options, "handshake_timeout", REQUEST_TIMEOUT),
         ping_interval=getattr(options, "ping_interval", None),
         ping_timeout=getattr(options, "ping_timeout", PING_TIMEOUT),
+        # The options are in milliseconds, the config in seconds.
+        latency=(getattr(options, "latency", None) or 0.0) / 1000.0,
+        latency_jitter=(getattr(options, "latency_jitter", None) or 0.0) / 1000.0,
+        bandwidth=getattr(options, "bandwidth", None),
     )
 
 

@@ -86,6 +86,9 @@ EXPECTED_DEFAULTS = {
     "close_timeout": 5.0,
     "max_message_size": 64 * 1024 * 1024,
     "shutdown_timeout": 5.0,
+    "latency": 0.0,
+    "latency_jitter": 0.0,
+    "bandwidth": None,
 }
 
 
@@ -135,6 +138,9 @@ VALUED_OPTIONS = [
     ("--ping-interval", "--ping_interval", None, "0.5", "ping_interval", 0.5),
     ("--ping-timeout", "--ping_timeout", None, "2", "ping_timeout", 2.0),
     ("--log-format", "--log_format", None, "json", "log_format", "json"),
+    ("--latency", None, None, "200", "latency", 200.0),
+    ("--latency-jitter", "--latency_jitter", None, "20.5", "latency_jitter", 20.5),
+    ("--bandwidth", None, None, "100000", "bandwidth", 100000),
 ]
 
 
@@ -245,6 +251,10 @@ def test_unknown_option_is_rejected_by_name(capsys: pytest.CaptureFixture[str]) 
         (["--log-format", "xml"], "--log-format: invalid choice: 'xml' (choose from 'text', 'json')"),
         (["--handler-encoding", "no-such-codec"], "--handler-encoding: unknown encoding 'no-such-codec'"),
         (["--thread-monitor-interval-in-sec", "1.5"], "--thread-monitor-interval-in-sec: invalid int value: '1.5'"),
+        (["--latency", "-1"], "--latency: -1 is out of range (must be >= 0 and <= 1e+06)"),
+        (["--latency-jitter", "nan"], "--latency-jitter: invalid float value: 'nan'"),
+        (["--bandwidth", "0"], "--bandwidth: 0 is out of range (must be >= 1)"),
+        (["--bandwidth", "1.5"], "--bandwidth: invalid int value: '1.5'"),
     ],
 )
 def test_out_of_range_or_malformed_numbers_fail_with_one_line(
@@ -550,3 +560,14 @@ def test_the_new_limits_and_log_options_read_from_a_config_file(capsys: pytest.C
     name = write_config("bad.ini", "max_frame_size = huge\n")
     assert error_line(capsys, ["--config", name]) == (
         "mod_ws: error: bad.ini line 1: --max-frame-size: invalid int value: 'huge'")
+
+
+def test_the_network_shaping_options_read_from_a_config_file(capsys: pytest.CaptureFixture[str]) -> None:
+    name = write_config("shaping.ini", "[mod_ws]\nlatency = 200\nlatency-jitter = 20\n"
+                        "bandwidth = 100000\n")
+    options = parse_options(["--config", name])
+    assert (options.latency, options.latency_jitter, options.bandwidth) == (200.0, 20.0, 100000)
+    name = write_config("bad_shaping.ini", "\nlatency_jitter = -5\n")
+    assert error_line(capsys, ["--config", name]) == (
+        "mod_ws: error: bad_shaping.ini line 2: --latency-jitter: -5 is out of range "
+        "(must be >= 0 and <= 1e+06)")

@@ -55,6 +55,12 @@ class ServerConfig:
     # --ping-interval (None: the server never pings) and --ping-timeout.
     ping_interval: float | None = None
     ping_timeout: float = PING_TIMEOUT
+    # --latency and --latency-jitter (in seconds here) and --bandwidth (bytes/s, None:
+    # unlimited): what the server writes after the 101 crosses a slow link
+    # (mod_ws.server.shaping). All unset: nothing is shaped, no thread is started.
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    bandwidth: int | None = None
     # Runs the bounds blocked connection threads cannot (mod_ws.server.watchdog).
     watchdog: Watchdog = field(default_factory=Watchdog, repr=False, compare=False)
     # The status page's record (mod_ws.server.status), or None: the page is off.
@@ -74,7 +80,11 @@ class ServerConfig:
                                                  auto_fragment_size=self.auto_fragment_size,
                                                  keepalive=(self.watchdog, self.ping_interval,
                                                             self.ping_timeout)
-                                                 if self.ping_interval else None)
+                                                 if self.ping_interval else None,
+                                                 shaping=(self.latency, self.latency_jitter,
+                                                          self.bandwidth)
+                                                 if self.latency or self.latency_jitter
+                                                 or self.bandwidth is not None else None)
         return self._stream_options
 
 

@@ -222,8 +222,10 @@ class Faults:
     # Endings.
 
     def drop(self) -> None:
-        """Closes TCP at once, with no close frame."""
+        """Closes TCP at once, with no close frame (after what was already sent: on a
+        shaped link the bytes in flight still arrive)."""
         self._end("the handler dropped the connection (faults.drop)")
+        self._flush()
         self._request.connection.transport.abort()
 
     def half_close(self) -> None:
@@ -234,6 +236,7 @@ class Faults:
     def reset(self) -> None:
         """Ends the connection with an RST instead of a FIN (SO_LINGER 0)."""
         self._end("the handler reset the connection (faults.reset)")
+        self._flush()
         transport = self._request.connection.transport
         sock = getattr(transport, "socket", None)
         if isinstance(sock, socket.socket):
@@ -264,6 +267,12 @@ class Faults:
             stream._closing.lose(reason)
             raise ConnectionTerminatedException(reason) from None
         stream.sent_bytes += len(data)
+
+    def _flush(self) -> None:
+        """Lets frames still queued by shaping (mod_ws.server.shaping) go out first."""
+        flush = getattr(self._request.connection.transport, "flush", None)
+        if flush is not None:
+            flush()
 
     def _end(self, reason: str) -> None:
         """The server sends nothing more: no close of its own after this."""

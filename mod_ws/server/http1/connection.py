@@ -95,9 +95,14 @@ class ConnectionHandler:
     def __init__(self, config: ServerConfig, transport: Transport, remote_addr, local_addr) -> None:
         self.config = config
         self.connection = Connection(transport, remote_addr, local_addr)
-        self.transport = transport
         self.request: WebSocketRequest | None = None  # set once upgraded
         self._shutting_down = False  # set once by the shutdown thread
+
+    @property
+    def transport(self) -> Transport:
+        """The connection's transport as it is now: after the 101 --log-frames and
+        shaping wrap it, and the connection ends through the wrappers too."""
+        return self.connection.transport
 
     # Life cycle.
 
