@@ -149,7 +149,9 @@ API above keeps validating. Each is one call:
     peer_closed(timeout)                whether the client closes TCP in time
 
 A fragmented or oversized control frame, a control frame between fragments or a data
-frame after the close are sequences of send_frame calls. example/misbehave_wsh.py
+frame after the close are sequences of send_frame calls. mod_ws.client_suite is a
+catalogue of such cases for testing a WebSocket client (`python -m mod_ws.client_suite
+--client 'CMD {url}'`; `pydoc mod_ws.client_suite`). example/misbehave_wsh.py
 shows them; example/raw_handshake_wsh.py writes its own (wrong) 101 with
 `request.connection.write` and raises AbortedByUserException so the server adds
 nothing.
