@@ -5,8 +5,8 @@ is not UTF-8 must fail the connection (1002, or 1007 for the reason's encoding).
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import REACTION, closing, failure
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement, Verdict, describe_close, judge_closing
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import OPCODE_CONTINUATION, OPCODE_TEXT

@@ -19,8 +19,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import binary, echo, either, failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.compression import Deflater, Offer, Params
 from mod_ws.client_suite.verdicts import Judgement, Verdict
 from mod_ws.client_suite.wire import CaseWire

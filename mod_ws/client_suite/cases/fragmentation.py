@@ -5,8 +5,8 @@ inside a fragmented message, and a fragmented control frame must fail the connec
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import closing, echo, failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import (

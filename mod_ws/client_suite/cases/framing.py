@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import struct
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import echo, either, failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement, Verdict
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import OPCODE_BINARY, OPCODE_TEXT

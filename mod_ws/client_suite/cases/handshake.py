@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mod_ws.client_suite.case import define
 from mod_ws.client_suite.cases.flows import failure
-from mod_ws.client_suite.catalogue import define
 from mod_ws.client_suite.verdicts import Judgement
 from mod_ws.client_suite.wire import CaseWire
 

@@ -4,8 +4,8 @@ impossible (2**63) or absurd (2**63 - 1) lengths."""
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import REACTION, binary, echo, echo_messages, failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement, Verdict, judge_oversized
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import OPCODE_BINARY, OPCODE_CONTINUATION

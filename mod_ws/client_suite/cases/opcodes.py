@@ -4,8 +4,8 @@ and whether or not a valid message came first."""
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement
 from mod_ws.client_suite.wire import CaseWire
 

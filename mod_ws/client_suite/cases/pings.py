@@ -4,8 +4,8 @@ and a control frame over 125 bytes or fragmented must fail the connection."""
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import echo, failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import OPCODE_CONTINUATION, OPCODE_PING

@@ -4,8 +4,8 @@ connection; after it, the client must not answer the probe ping."""
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_TEXT

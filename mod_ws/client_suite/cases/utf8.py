@@ -5,8 +5,8 @@ and preferably on the fragment that carries the fault (fail fast)."""
 
 from __future__ import annotations
 
+from mod_ws.client_suite.case import Run, define
 from mod_ws.client_suite.cases.flows import REACTION, echo, echo_messages, failure, text
-from mod_ws.client_suite.catalogue import Run, define
 from mod_ws.client_suite.verdicts import Judgement, judge_fail_fast
 from mod_ws.client_suite.wire import CaseWire
 from mod_ws.common import OPCODE_CONTINUATION, OPCODE_TEXT
