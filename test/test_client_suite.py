@@ -12,6 +12,7 @@ SUITE_TIMEOUT.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import random
 import re
@@ -403,6 +404,22 @@ def _differences(got: dict[str, Verdict], expected: dict[str, Verdict]) -> list[
             for case in sorted(set(got) | set(expected)) if got.get(case) != expected.get(case)]
 
 
+# The pins above are websockets 17.4's and websocket-client 1.9.2's (setup.py's test
+# extra asks for those, and on Python 3.9, which they do not support, for the last
+# releases that do: websockets 15.0.1, and websocket-client 1.9.0, which judges as
+# 1.9.2 does). Where an older release judges differently, the difference is here.
+VERSION_DIFFERENCES = {
+    # websockets 15.0.1 (Python 3.9) takes RSV1 on a continuation frame for compression.
+    ("websockets", "15.0.1"): {"12.2.1": FAILED},
+}
+
+
+def expected_for(library: str, pinned: dict[str, Verdict]) -> dict[str, Verdict]:
+    """The pinned verdicts, adjusted for the library release this Python has."""
+    version = importlib.metadata.version(library)
+    return {**pinned, **VERSION_DIFFERENCES.get((library, version), {})}
+
+
 def test_every_case_is_pinned():
     ids = {c.id for c in all_cases()}
     assert set(WEBSOCKETS) == ids and set(WEBSOCKET_CLIENT) == ids
@@ -411,14 +428,15 @@ def test_every_case_is_pinned():
 def test_websockets(suite_runs):
     run, report = suite_runs["websockets"]
     verdicts = _verdicts(report, "websockets")
-    assert _differences(verdicts, WEBSOCKETS) == [], run.stdout[-3000:]
+    assert _differences(verdicts, expected_for("websockets", WEBSOCKETS)) == [], run.stdout[-3000:]
     _check_output(run, verdicts)
 
 
 def test_websocket_client(suite_runs):
     run, report = suite_runs["websocket-client"]
     verdicts = _verdicts(report, "websocket-client")
-    assert _differences(verdicts, WEBSOCKET_CLIENT) == [], run.stdout[-3000:]
+    assert _differences(verdicts, expected_for("websocket-client", WEBSOCKET_CLIENT)) == [], \
+        run.stdout[-3000:]
     _check_output(run, verdicts)
 
 
