@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import wsraw
+from conftest import connect_wss
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -126,7 +127,7 @@ def test_wss_embedding_with_wpt_tls_options(embed):
                    "--tls", "--private-key", CERT / "server-key.pem",
                    "--certificate", CERT / "server.pem")
     context = ssl.create_default_context(cafile=str(CERT / "ca.pem"))
-    with connect(f"wss://localhost:{server.ports[0]}/echo", ssl=context,
+    with connect_wss(f"wss://localhost:{server.ports[0]}/echo", ssl=context,
                  open_timeout=TIMEOUT) as ws:
         ws.send("secure")
         assert ws.recv(timeout=TIMEOUT) == "secure"

@@ -13,7 +13,7 @@ import time
 import pytest
 import websocket  # websocket-client
 import wsraw
-from conftest import EXAMPLE, settled_value, wait_for_value
+from conftest import EXAMPLE, connect_wss, settled_value, wait_for_value
 from test_e2e_echo import TIMEOUT, ws_connect
 from test_e2e_tls import TLS_ARGS, client_context
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK
@@ -94,7 +94,8 @@ def test_hsts_header_is_on_the_101_and_the_note_says_plain_ws_ignores_it(server)
 
 def test_hsts_header_is_on_the_101_over_wss_and_the_note_says_it_counts(make_server):
     tls_server = make_server("-d", EXAMPLE, *TLS_ARGS)
-    with ws_connect(f"wss://localhost:{tls_server.port}/hsts", ssl=client_context()) as ws:
+    with connect_wss(f"wss://localhost:{tls_server.port}/hsts", ssl=client_context(),
+                     open_timeout=TIMEOUT) as ws:
         assert ws.response.status_code == 101
         assert ws.response.headers["Strict-Transport-Security"] == "max-age=60"
         note = ws.recv(timeout=TIMEOUT)

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import websocket  # websocket-client
 import wsraw
-from conftest import ROOT, run_mod_ws
+from conftest import ROOT, connect_wss, run_mod_ws
 from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
 
 CERT = ROOT / "cert"
 TIMEOUT = 10.0
@@ -86,7 +85,7 @@ def start(make_server, handlers: Path, tls_module: str, *extra):
 def test_wss_echo_with_websockets_and_https_static_file(make_server, handlers, tls_module):
     server, base = start(make_server, handlers, tls_module)
     assert server.wait_for_stderr("(TLS: wss://, https://)", TIMEOUT)
-    with connect(f"{base}/echo", ssl=client_context(), open_timeout=TIMEOUT,
+    with connect_wss(f"{base}/echo", ssl=client_context(), open_timeout=TIMEOUT,
                  compression=None) as ws:
         for message in ["hello", "κόσμε", b"\x00\xff" * 40_000, "x" * 200_000]:
             ws.send(message)
@@ -105,7 +104,7 @@ def test_wss_echo_with_websocket_client_and_permessage_deflate(make_server, hand
         assert ws.recv() == "over websocket-client"
     finally:
         ws.close()
-    with connect(f"{base}/echo", ssl=client_context(), open_timeout=TIMEOUT) as ws:
+    with connect_wss(f"{base}/echo", ssl=client_context(), open_timeout=TIMEOUT) as ws:
         assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
         ws.send("compressed " * 1000)
         assert ws.recv(timeout=TIMEOUT) == "compressed " * 1000
@@ -114,14 +113,14 @@ def test_wss_echo_with_websocket_client_and_permessage_deflate(make_server, hand
 def test_the_handler_sees_https_and_no_peer_certificate_without_client_auth(
         make_server, handlers, tls_module):
     server, base = start(make_server, handlers, tls_module)
-    with connect(f"{base}/peer", ssl=client_context(), open_timeout=TIMEOUT) as ws:
+    with connect_wss(f"{base}/peer", ssl=client_context(), open_timeout=TIMEOUT) as ws:
         assert json.loads(ws.recv(timeout=TIMEOUT)) == {"https": True, "cert": None}
 
 
 def test_client_auth_accepts_the_cas_client_and_shows_its_certificate(make_server, handlers, tls_module):
     server, base = start(make_server, handlers, tls_module, *CLIENT_AUTH)
     context = client_context("client.pem", "client-key.pem")
-    with connect(f"{base}/peer", ssl=context, open_timeout=TIMEOUT) as ws:
+    with connect_wss(f"{base}/peer", ssl=context, open_timeout=TIMEOUT) as ws:
         seen = json.loads(ws.recv(timeout=TIMEOUT))
     cert = seen["cert"]
     assert "CN=mod_ws test client" in cert["subject"]
@@ -137,11 +136,11 @@ def test_client_auth_refuses_a_missing_or_invalid_certificate_and_logs_why(
         make_server, handlers, tls_module, cert, key):
     server, base = start(make_server, handlers, tls_module, *CLIENT_AUTH)
     with pytest.raises(REFUSED):
-        with connect(f"{base}/peer", ssl=client_context(cert, key), open_timeout=TIMEOUT) as ws:
+        with connect_wss(f"{base}/peer", ssl=client_context(cert, key), open_timeout=TIMEOUT) as ws:
             ws.recv(timeout=TIMEOUT)
     assert server.wait_for_stderr("TLS handshake failed", TIMEOUT), server.stderr_text()
     # The server goes on serving clients with a good certificate.
-    with connect(f"{base}/peer", ssl=client_context("client.pem", "client-key.pem"),
+    with connect_wss(f"{base}/peer", ssl=client_context("client.pem", "client-key.pem"),
                  open_timeout=TIMEOUT) as ws:
         assert json.loads(ws.recv(timeout=TIMEOUT))["cert"] is not None
 
@@ -150,13 +149,13 @@ def test_optional_client_auth_lets_clients_without_a_certificate_in_but_not_bad_
         make_server, handlers, tls_module):
     server, base = start(make_server, handlers, tls_module, *CLIENT_AUTH,
                          "--tls-client-cert-optional")
-    with connect(f"{base}/peer", ssl=client_context(), open_timeout=TIMEOUT) as ws:
+    with connect_wss(f"{base}/peer", ssl=client_context(), open_timeout=TIMEOUT) as ws:
         assert json.loads(ws.recv(timeout=TIMEOUT))["cert"] is None
-    with connect(f"{base}/peer", ssl=client_context("client.pem", "client-key.pem"),
+    with connect_wss(f"{base}/peer", ssl=client_context("client.pem", "client-key.pem"),
                  open_timeout=TIMEOUT) as ws:
         assert json.loads(ws.recv(timeout=TIMEOUT))["cert"] is not None
     with pytest.raises(REFUSED):
-        with connect(f"{base}/peer", ssl=client_context("other-client.pem", "other-client-key.pem"),
+        with connect_wss(f"{base}/peer", ssl=client_context("other-client.pem", "other-client-key.pem"),
                      open_timeout=TIMEOUT) as ws:
             ws.recv(timeout=TIMEOUT)
 
@@ -181,7 +180,7 @@ def test_a_silent_tls_client_is_dropped_after_the_request_timeout_and_blocks_no_
     with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as silent, \
             socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as slow:
         slow.sendall(b"\x16\x03\x01")  # the start of a ClientHello, and then nothing
-        with connect(f"{base}/echo", ssl=client_context(), open_timeout=TIMEOUT) as ws:
+        with connect_wss(f"{base}/echo", ssl=client_context(), open_timeout=TIMEOUT) as ws:
             ws.send("not held up")
             assert ws.recv(timeout=TIMEOUT) == "not held up"
         started = time.monotonic()
@@ -197,7 +196,7 @@ def test_one_thread_receives_while_another_sends_10000_messages_over_wss(
     serialises its calls without holding its lock across a wait."""
     server, base = start(make_server, handlers, tls_module)
     count = 10_000
-    with connect(f"{base}/duplex?n={count}", ssl=client_context(), open_timeout=TIMEOUT,
+    with connect_wss(f"{base}/duplex?n={count}", ssl=client_context(), open_timeout=TIMEOUT,
                  max_queue=None) as ws:
         sender = threading.Thread(target=lambda: [ws.send(f"c{i}") for i in range(count)])
         sender.start()
@@ -210,7 +209,7 @@ def test_one_thread_receives_while_another_sends_10000_messages_over_wss(
 
 def test_the_receiver_thread_counts_every_client_message_over_wss(make_server, handlers, tls_module):
     server, base = start(make_server, handlers, tls_module)
-    with connect(f"{base}/duplex?n=2000", ssl=client_context(), open_timeout=TIMEOUT,
+    with connect_wss(f"{base}/duplex?n=2000", ssl=client_context(), open_timeout=TIMEOUT,
                  max_queue=None) as ws:
         for i in range(3000):
             ws.send(f"c{i}")
@@ -277,7 +276,7 @@ def test_tls_1_2_and_1_3_are_spoken(make_server, handlers, tls_module, version):
     server, base = start(make_server, handlers, tls_module)
     context = client_context()
     context.minimum_version = context.maximum_version = version
-    with connect(f"{base}/echo", ssl=context, open_timeout=TIMEOUT) as ws:
+    with connect_wss(f"{base}/echo", ssl=context, open_timeout=TIMEOUT) as ws:
         ws.send("v")
         assert ws.recv(timeout=TIMEOUT) == "v"
         assert ws.socket.version() == {ssl.TLSVersion.TLSv1_2: "TLSv1.2",
@@ -291,7 +290,7 @@ def test_relative_tls_paths_are_found_under_the_document_root_as_pywebsocket3_fi
         (handlers / name).write_bytes((CERT / name).read_bytes())
     server = make_server("-d", handlers, "--tls", "-k", "server-key.pem", "-c", "server.pem",
                          "--tls-module", tls_module)
-    with connect(f"wss://localhost:{server.port}/echo", ssl=client_context(),
+    with connect_wss(f"wss://localhost:{server.port}/echo", ssl=client_context(),
                  open_timeout=TIMEOUT) as ws:
         ws.send("found")
         assert ws.recv(timeout=TIMEOUT) == "found"

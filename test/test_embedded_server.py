@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import websocket
 import wsraw
+from conftest import connect_wss
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -294,7 +295,7 @@ def test_tls_serves_wss_to_a_client_trusting_the_test_ca(started):
     assert server.http_url("/").startswith("https://")
     assert server.url(secure=False).startswith("ws://")
     context = ssl.create_default_context(cafile=str(CERT / "ca.pem"))
-    with connect(server.url(), ssl=context, open_timeout=TIMEOUT) as ws:
+    with connect_wss(server.url(), ssl=context, open_timeout=TIMEOUT) as ws:
         ws.send("secure")
         assert ws.recv(timeout=TIMEOUT) == "secure"
         server.stop()
