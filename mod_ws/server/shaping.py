@@ -30,11 +30,9 @@ Bounds:
   handler blocked reading wakes up; the next `sendall` raises the very OSError the
   transport raised, so the stream's own handling applies.
 
-The carrier (mod_ws.server.http1.connection) ends a connection through the transport
-it made, not through `connection.transport`, so `shape_session` also routes that
-transport's `finish`, `half_close`, `abort` and `close` through the shaper (instance
-attributes, removed again on `close`): queued data then still goes out before the
-carrier's FIN, close_notify or close.
+The carrier (mod_ws.server.http1.connection) ends a connection through
+`connection.transport`, the shaper included: queued data still goes out before the
+carrier's FIN, close_notify or close, and an abort drops it.
 
 With --log-frames too, the traced transport sits under the shaped one: a frame is
 logged when it goes on the wire, after its delay.

@@ -61,6 +61,7 @@ class StatusBoard:
             self._totals["refusals"] += 1
 
     def session_ended(self, request: Any) -> None:
+        """A WebSocket session has ended (called once per session, by its carrier)."""
         # Kept unformatted, formatted when the page is read: this runs at every
         # session's end, on the way to closing its connection.
         entry = (time.time(), session_values(request))
