@@ -139,7 +139,7 @@ class Dispatcher:
     def _load(self, path: Path) -> None:
         """Loads one handler file (under the resolved root) for its resource."""
         relative = path.relative_to(self._real_root).as_posix()
-        resource = "/" + relative[: -len(HANDLER_SUFFIX)]
+        resource = self._resource_of(path)
         self._sources[resource] = relative
         self._load_failures.pop(resource, None)
         try:
@@ -153,6 +153,11 @@ class Dispatcher:
             reason = f"handler {path} failed to load: {type(e).__name__}: {e}"
             self._load_failures[resource] = " ".join(reason.split())
             self._warn(self._load_failures[resource])
+
+    def _resource_of(self, path: Path) -> str:
+        """The resource a handler file (under the resolved root) serves: `/a/b` for
+        `a/b_wsh.py`."""
+        return "/" + path.relative_to(self._real_root).as_posix()[: -len(HANDLER_SUFFIX)]
 
     def _refresh(self, resource: str) -> None:
         """--reload: brings `resource`'s handler up to date with its file on disk."""
@@ -192,8 +197,7 @@ class Dispatcher:
         for resource in list(self._sources):
             self._refresh(resource)
         for path in self._handler_files(self._scan, self._real_root, self._allow_outside):
-            relative = path.relative_to(self._real_root).as_posix()
-            self._refresh("/" + relative[: -len(HANDLER_SUFFIX)])
+            self._refresh(self._resource_of(path))
 
     def _handler_files(self, scan: Path, real_root: Path, allow_outside: bool) -> list[Path]:
         files = []

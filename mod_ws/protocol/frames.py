@@ -264,6 +264,19 @@ class Frame:
                 f"opcode={self.opcode}, payload={self.payload[:40]!r})")
 
 
+def read_frame_header(receive_bytes: Callable[[int], bytes]) -> FrameHeader:
+    """Reads one frame header through `receive_bytes(n)` (exactly n bytes each call):
+    two bytes, then as many more as they say (the extended length, the mask key).
+    InvalidFrameException for a 64-bit length with its top bit set."""
+    data = receive_bytes(2)
+    extra = {126: 2, 127: 8}.get(data[1] & 0x7F, 0) + (4 if data[1] & 0x80 else 0)
+    if extra:
+        data += receive_bytes(extra)
+    parsed = parse_frame_header(data)
+    assert parsed is not None  # the whole header was read
+    return parsed[0]
+
+
 def read_frame(receive_bytes: Callable[[int], bytes], unmask_receive: bool = True
                ) -> tuple[int, bytes, int, int, int, int]:
     """Reads one frame through `receive_bytes(n)` (which returns exactly n bytes) and
@@ -274,13 +287,7 @@ def read_frame(receive_bytes: Callable[[int], bytes], unmask_receive: bool = Tru
     Opcodes, reserved bits and sizes are for the caller to judge: browser tests read
     frames this way to see exactly what the client sent.
     """
-    data = receive_bytes(2)
-    extra = {126: 2, 127: 8}.get(data[1] & 0x7F, 0) + (4 if data[1] & 0x80 else 0)
-    if extra:
-        data += receive_bytes(extra)
-    parsed = parse_frame_header(data)
-    assert parsed is not None  # the whole header was read
-    header, _ = parsed
+    header = read_frame_header(receive_bytes)
     if (header.mask_key is not None) != unmask_receive:
         raise InvalidFrameException(
             "frame is not masked" if unmask_receive else "frame is masked, and should not be")

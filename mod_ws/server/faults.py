@@ -29,8 +29,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-import zlib
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from mod_ws.common import (
     OPCODE_BINARY,
@@ -40,9 +39,8 @@ from mod_ws.common import (
     OPCODE_TEXT,
 )
 from mod_ws.exceptions import ConnectionTerminatedException, InvalidFrameException
-from mod_ws.protocol.frames import apply_mask, encode_any_frame_header, parse_frame_header
-
-_DEFLATE_TAIL = b"\x00\x00\xff\xff"  # RFC 7692 section 7.2.1: removed from each message
+from mod_ws.protocol.deflate import MessageDeflater
+from mod_ws.protocol.frames import apply_mask, encode_any_frame_header, read_frame_header
 
 
 class ClientFrame(NamedTuple):
@@ -101,13 +99,10 @@ class Faults:
     def send_compressed(self, message: bytes | str, *, binary: bool = False, fin: bool = True,
                         window_bits: int = 15) -> None:
         """A message deflated as permessage-deflate would (RFC 7692), RSV1 set, whether
-        or not the extension was negotiated, with a window of 2**window_bits bytes
+        or not the extension was negotiated, with a window of 2**window_bits bytes (9-15)
         (larger than the client allowed, if that is the test)."""
         data = message.encode("utf-8") if isinstance(message, str) else message
-        compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -window_bits)
-        body = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-        if body.endswith(_DEFLATE_TAIL):
-            body = body[: -len(_DEFLATE_TAIL)]
+        body = MessageDeflater(window_bits).compress(data)  # RFC 7692 section 7.2.1's steps
         self.send_frame(OPCODE_BINARY if binary else OPCODE_TEXT, body, fin=fin, rsv1=True)
 
     def send_ping(self, payload: bytes | str = b"") -> None:
@@ -137,14 +132,9 @@ class Faults:
         """Raw bytes `chunk` at a time at `bytes_per_second`; no other frame cuts in."""
         if isinstance(data, str):
             data = data.encode("utf-8")
-        if bytes_per_second <= 0 or chunk < 1:
-            raise ValueError("trickle needs bytes_per_second > 0 and chunk >= 1")
-        gap = chunk / bytes_per_second
+        check_rate(bytes_per_second, chunk)
         with self._stream._write_lock:
-            for start in range(0, len(data), chunk):
-                if start:
-                    time.sleep(gap)
-                self._send_locked(data[start:start + chunk])
+            write_trickled(self._send_locked, data, bytes_per_second, chunk)
 
     def trickle_frame(self, opcode: int, payload: bytes | str = b"", bytes_per_second: float = 10.0,
                       chunk: int = 1, **frame: Any) -> None:
@@ -158,8 +148,7 @@ class Faults:
 
     def trickle_handshake_response(self, bytes_per_second: float, chunk: int = 1) -> None:
         """From web_socket_do_extra_handshake: the 101 goes out `chunk` bytes at a time."""
-        if bytes_per_second <= 0 or chunk < 1:
-            raise ValueError("trickle needs bytes_per_second > 0 and chunk >= 1")
+        check_rate(bytes_per_second, chunk)
         self._request.handshake_response_trickle = (bytes_per_second, chunk)
 
     def ignore_pings(self) -> None:
@@ -186,20 +175,16 @@ class Faults:
         with its top bit set or over --max-message-size (nothing is allocated for it)."""
         reader = self._stream._reader
         deadline = None if timeout is None else time.monotonic() + timeout
+        def receive_bytes(length: int) -> bytes:
+            return bytes(reader.read_exact(length, deadline))
+
         try:
-            data = bytes(reader.read_exact(2, deadline))
-            extra = {126: 2, 127: 8}.get(data[1] & 0x7F, 0) + (4 if data[1] & 0x80 else 0)
-            if extra:
-                data += bytes(reader.read_exact(extra, deadline))
-            parsed = parse_frame_header(data)
-            assert parsed is not None  # the whole header was read
-            header, _ = parsed
+            header = read_frame_header(receive_bytes)
             limit = self._stream._options.max_message_size
             if header.payload_length > limit:
                 raise InvalidFrameException(f"frame declares {header.payload_length} bytes, "
                                             f"over --max-message-size {limit}")
-            payload = (bytes(reader.read_exact(header.payload_length, deadline))
-                       if header.payload_length else b"")
+            payload = receive_bytes(header.payload_length) if header.payload_length else b""
         except ConnectionTerminatedException:
             return None
         if header.mask_key is not None:
@@ -283,6 +268,23 @@ def _ignore(request: Any, payload: bytes) -> None:
     """An on_ping_handler that answers nothing."""
 
 
+def check_rate(bytes_per_second: float, chunk: int) -> None:
+    """A trickle's rate and chunk, or ValueError."""
+    if bytes_per_second <= 0 or chunk < 1:
+        raise ValueError("trickle needs bytes_per_second > 0 and chunk >= 1")
+
+
+def write_trickled(write: Callable[[bytes], None], data: bytes, bytes_per_second: float,
+                   chunk: int) -> None:
+    """`data` through `write`, `chunk` bytes at a time at `bytes_per_second` (for
+    faults.trickle and the trickled 101 alike)."""
+    gap = chunk / bytes_per_second
+    for start in range(0, len(data), chunk):
+        if start:
+            time.sleep(gap)
+        write(data[start:start + chunk])
+
+
 def build_any_frame(opcode: int, payload: bytes | str = b"", *, fin: bool = True, rsv1: bool = False,
                     rsv2: bool = False, rsv3: bool = False, mask_key: bytes | None = None,
                     length: int | None = None) -> bytes:
@@ -294,4 +296,4 @@ def build_any_frame(opcode: int, payload: bytes | str = b"", *, fin: bool = True
     return header + (apply_mask(payload, mask_key) if mask_key is not None else payload)
 
 
-__all__ = ["ClientFrame", "Faults", "build_any_frame"]
+__all__ = ["ClientFrame", "Faults", "build_any_frame", "check_rate", "write_trickled"]

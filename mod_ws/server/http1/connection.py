@@ -39,6 +39,7 @@ from mod_ws.server.accept import accept_websocket
 from mod_ws.server.basic_auth import check_authorization
 from mod_ws.server.cgi import CgiScript, cgi_environment, find_cgi_script, request_body_length, run_cgi
 from mod_ws.server.config import ServerConfig
+from mod_ws.server.faults import write_trickled
 from mod_ws.server.http1.request_head import (
     HEAD_END,
     RequestHead,
@@ -87,6 +88,11 @@ def refusal(status: int, reason: str, headers: list[tuple[str, str]] | None = No
         ("Content-Length", str(len(body))),
         ("Connection", "close"),
     ]) + (body if with_body else b"")
+
+
+def _request_line(head: RequestHead | None) -> str:
+    """`METHOD target` for the log and the status page; `-` before a head was read."""
+    return f"{head.method} {head.target}" if head else "-"
 
 
 class ConnectionHandler:
@@ -180,9 +186,8 @@ class ConnectionHandler:
     def _refuse(self, head: RequestHead | None, status: int, reason: str,
                 headers: list[tuple[str, str]] | None = None) -> None:
         """Answers an error status with a one-line reason, logs it, and ends the connection."""
-        request_line = f"{head.method} {head.target}" if head else "-"
-        _logger.warning("%s %r: %d %s", format_address(self.connection.remote_addr), request_line,
-                        status, reason)
+        _logger.warning("%s %r: %d %s", format_address(self.connection.remote_addr),
+                        _request_line(head), status, reason)
         self._record_refusal(head, status, reason)
         try:
             self.connection.write(refusal(status, reason, headers,
@@ -195,8 +200,7 @@ class ConnectionHandler:
         """Keeps the refusal for the status page, where a browser's page can read it."""
         board = self.config.status
         if board is not None:
-            board.refused(self.connection.remote_addr,
-                          f"{head.method} {head.target}" if head else "-",
+            board.refused(self.connection.remote_addr, _request_line(head),
                           head.target if head else "", status, reason)
 
     def _linger(self) -> None:
@@ -246,8 +250,10 @@ class ConnectionHandler:
             check_authorization(head.headers, self.config.basic_auth)
         if self.config.dispatcher.get_handler_suite(resource) is not None:
             return self._accept_websocket(head, resource) or False
-        if self.config.status is not None and resource.split("?", 1)[0] in (STATUS_PATH, STATUS_JSON_PATH):
-            return self._serve_status(head, resource.split("?", 1)[0])
+        if self.config.status is not None:
+            path = resource.split("?", 1)[0]
+            if path in (STATUS_PATH, STATUS_JSON_PATH):
+                return self._serve_status(head, path)
         if wants_websocket(head.headers):
             failure = self.config.dispatcher.load_failure(resource)
             if failure is not None:
@@ -417,29 +423,23 @@ class ConnectionHandler:
                           "fields: %s", peer, resource, request.ws_protocol or "none",
                           format_extensions(request.ws_extensions or []) or "none",
                           masked_headers(response_headers))
-        if request.handshake_response_delay or request.handshake_response_trickle:
-            self._send_misbehaving_101(request, response_headers)
-        else:
-            self._send(101, response_headers)
+        self._send_101(request, response_headers)
         self._log_access(head, 101)
         # The handshake's temporaries are gone with its frame; a held connection keeps
         # only the request, and its header fields as one string.
         head.headers.pack()
         return request
 
-    def _send_misbehaving_101(self, request: WebSocketRequest,
-                              headers: list[tuple[str, str]]) -> None:
-        """The 101 late, or trickled, as the handler asked (mod_ws.server.faults)."""
-        time.sleep(request.handshake_response_delay)
-        data = _format_response(101, [("Server", SERVER_NAME)] + headers)
+    def _send_101(self, request: WebSocketRequest, headers: list[tuple[str, str]]) -> None:
+        """The 101; late, or trickled, when the handler asked (mod_ws.server.faults)."""
+        if request.handshake_response_delay:
+            time.sleep(request.handshake_response_delay)
         if request.handshake_response_trickle is None:
-            self.connection.write(data)
+            self._send(101, headers)
             return
         rate, chunk = request.handshake_response_trickle
-        for start in range(0, len(data), chunk):
-            if start:
-                time.sleep(chunk / rate)
-            self.connection.write(data[start:start + chunk])
+        write_trickled(self.connection.write, _format_response(101, [("Server", SERVER_NAME)] + headers),
+                       rate, chunk)
 
     @staticmethod
     def _check_upgrade(head: RequestHead) -> tuple[str, int]:
