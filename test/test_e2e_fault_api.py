@@ -86,6 +86,8 @@ FAULTS_HANDLER = """
             stream.send_message(repr(tuple(frame)))
         elif name == "peer_closed":
             stream.send_message("closed" if faults.peer_closed(5) else "open")
+        elif name == "bad_rate":
+            faults.trickle(b"x", 0)  # ValueError: the handler's error, closed with 1011
         elif name == "then_safe_api":
             faults.send_frame(OPCODE_TEXT, b"raw")
             stream.send_message("safe")
@@ -253,3 +255,13 @@ def test_trickle_handshake_response_sends_the_101_in_pieces(server):
             pieces.append(conn.sock.recv(4096))
         assert time.monotonic() - start >= 0.2 and len(pieces) > 3
         assert b"".join(pieces).startswith(b"HTTP/1.1 101 ")
+
+
+def test_a_bad_trickle_rate_is_a_one_line_1011_for_that_connection_only(server):
+    with run(server, "bad_rate") as ws:
+        frame = ws.recv_frame(TIMEOUT)
+        assert frame.opcode == OP_CLOSE
+        assert frame.payload == struct.pack("!H", 1011) + \
+            b"ValueError: trickle needs bytes_per_second > 0 and chunk >= 1"
+    with run(server, "then_safe_api") as ws:  # the server goes on serving
+        assert ws.recv_frame(TIMEOUT).payload == b"raw"

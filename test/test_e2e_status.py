@@ -206,3 +206,12 @@ def test_the_start_up_banner_names_the_urls_the_status_page_and_what_failed_to_l
     assert "console" not in text  # no console.html in this root
     # Logged to stderr, the banner is printed once, not logged a second time.
     assert text.count("listening on") == 1
+
+
+def test_the_status_page_answers_other_methods_405_and_keeps_serving(make_server, handler_root):
+    server = make_server("-d", handler_root)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"POST /_mod_ws/status.json HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        answer = sock.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 405 ") and b"Allow: GET, HEAD" in answer
+    assert status(server)["refusals"][0]["status"] == 405
