@@ -27,6 +27,9 @@ setup(
         # What handler files written for pywebsocket3 import besides it: a third of
         # Chromium's and WPT's use six.moves (pywebsocket3 itself depends on six).
         "compat": ["six"],
+        # The carriers beside HTTP/1.1: --http2 (RFC 8441) and --http3-port (RFC 9220).
+        "h2": ["h2>=4.1"],
+        "h3": ["aioquic>=1.0"],
         "test": [
             "pytest",
             "hypothesis",
@@ -38,6 +41,11 @@ setup(
             "websocket-client==1.9.0; python_version < '3.10'",
             "zlib-ng",  # the tests run with it; CI's Python 3.9 run goes without
             "playwright",  # drives the system's Chromium in test_e2e_browser.py
+            # HTTP/2 and HTTP/3 (test_e2e_http2.py, test_e2e_http3.py): the carriers'
+            # extras, and wsproto to frame the test clients' WebSockets independently.
+            "h2>=4.1",
+            "aioquic>=1.0",
+            "wsproto",
         ],
     },
     # Optional: without a C compiler the pure-Python masking is used.

@@ -80,7 +80,8 @@ names). Set by the server before web_socket_do_extra_handshake:
 
     ws_resource             the resource asked for, with its query (`/echo?x=1`)
     uri, unparsed_uri       the same (pywebsocket3 spells it three ways)
-    method, protocol        GET and 'HTTP/1.1' for an Upgrade (CONNECT over HTTP/2)
+    method, protocol        GET and 'HTTP/1.1' for an Upgrade; CONNECT and 'HTTP/2'
+                            or 'HTTP/3' for an extended CONNECT
     headers_in              the request's header fields: headers_in['Origin'] (None
                             when absent), .get(name, default), .get_all(name), .items()
     ws_origin               the Origin header, or None
@@ -207,6 +208,14 @@ and out; --log-format json, the same as JSON objects, one per line.
 Over TLS (`--tls`), `request.is_https()` is True and `request.get_peer_cert()` gives the
 client's verified certificate (with `--tls-client-auth`) as a dict of `subject`,
 `issuer`, `serial`, `not_before`, `not_after` and `subject_alt_names`, or None.
+
+The same handlers over HTTP/2 and HTTP/3: with --tls --http2 (the mod_ws[h2] extra) the
+TLS port offers h2 by ALPN and a WebSocket opens on a stream by extended CONNECT (RFC
+8441); with --http3-port PORT (the mod_ws[h3] extra) over QUIC (RFC 9220). A handler
+sees the same request, with `request.method` 'CONNECT', `request.protocol` 'HTTP/2' or
+'HTTP/3' and Host in headers_in from :authority; it refuses as over HTTP/1.1 (the status
+goes on its stream), and several WebSockets share one connection, each on its own
+thread, a handler that stops reading stalling only its own stream.
 
 Handlers written for pywebsocket3 run unmodified: while mod_ws loads handler files,
 `mod_pywebsocket` and `pywebsocket3` (and their submodules) import as mod_ws's modules

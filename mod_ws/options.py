@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import importlib.util
 import io
 import math
 import re
@@ -375,6 +376,15 @@ def build_parser() -> configargparse.ArgumentParser:
     _add(security, "--basic-auth-credential", dest="basic_auth_credential", default="test:test",
          help="user:password accepted by --basic-auth (default: %(default)s)")
 
+    multiplexed = parser.add_argument_group("HTTP/2 and HTTP/3")
+    _add(multiplexed, "--http2", dest="http2", action="store_true",
+         help="offer HTTP/2 by ALPN on the TLS port: the same handlers by extended CONNECT "
+         "(RFC 8441), several WebSockets on one connection, static files too (needs --tls "
+         "and pip install 'mod_ws[h2]')")
+    _add(multiplexed, "--http3-port", dest="http3_port", type=_int_in_range(0, 65535), default=None,
+         help="also serve HTTP/3 over QUIC on this UDP port (0: any free one), the same "
+         "handlers by extended CONNECT (RFC 9220) (needs --tls and pip install 'mod_ws[h3]')")
+
     limits = parser.add_argument_group("limits")
     _add(limits, "--request-timeout", dest="request_timeout", type=_float_at_least(0, inclusive=False),
          default=defaults.REQUEST_TIMEOUT, help="seconds allowed to receive the HTTP request line and headers "
@@ -491,6 +501,26 @@ def _check_tls(options: argparse.Namespace) -> None:
         raise OptionError("--tls-client-ca needs --tls-client-auth")
 
 
+# The optional carriers: option, the module it needs, the extra that installs it.
+_CARRIER_EXTRAS = (("http2", "--http2", "h2", "h2"), ("http3_port", "--http3-port", "aioquic", "h3"))
+
+
+def _check_carriers(options: argparse.Namespace) -> None:
+    """HTTP/2 and HTTP/3 ride on TLS and need their extra installed."""
+    for dest, name, module, extra in _CARRIER_EXTRAS:
+        value = getattr(options, dest, None)
+        if value is None or value is False:
+            continue
+        if not options.use_tls:
+            raise OptionError(f"{name} needs --tls (browsers speak HTTP/2 and HTTP/3 over TLS only)")
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken or blocked installation
+            found = False
+        if not found:
+            raise OptionError(f"{name} needs the {module} library: pip install 'mod_ws[{extra}]'")
+
+
 def _check_basic_auth(options: argparse.Namespace) -> None:
     if ":" not in options.basic_auth_credential:
         raise OptionError(f"--basic-auth-credential {options.basic_auth_credential!r}: "
@@ -543,6 +573,7 @@ def _parse(parser: _Parser, args: list[str]) -> argparse.Namespace:
     try:
         _reject_leftovers(leftovers)
         _check_tls(options)
+        _check_carriers(options)
         _check_basic_auth(options)
         _check_paths(options)
     except OptionError as exc:

@@ -72,7 +72,13 @@ def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
         return SocketTransport
     # Imported only when used: pyOpenSSL and cryptography add some 15,000 objects that
     # every full garbage collection of a plain server would otherwise walk.
-    from mod_ws.server.tls import TlsConfig, TlsSetupError, make_tls_factory
+    from mod_ws.server.tls import (
+        ALPN_HTTP1,
+        ALPN_WITH_HTTP2,
+        TlsConfig,
+        TlsSetupError,
+        make_tls_factory,
+    )
 
     tls = TlsConfig(
         certificate=under_document_root(options, options.certificate),
@@ -81,6 +87,7 @@ def build_transport_factory(options: argparse.Namespace) -> TransportFactory:
         client_ca=under_document_root(options, options.tls_client_ca),
         client_cert_optional=options.tls_client_cert_optional,
         module=options.tls_module,
+        alpn=ALPN_WITH_HTTP2 if getattr(options, "http2", False) else ALPN_HTTP1,
     )
     try:
         return make_tls_factory(tls, handshake_timeout=options.request_timeout,
@@ -145,13 +152,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def build_side_carriers(config: ServerConfig, options: argparse.Namespace) -> list[listener.SideCarrier]:
+    """HTTP/3 on its UDP port when --http3-port asks (bound here, served once started)."""
+    port = getattr(options, "http3_port", None)
+    if port is None:
+        return []
+    from mod_ws.server.http3.server import Http3Server  # only when asked: aioquic is an extra
+
+    return [Http3Server(config, options.server_host, port,
+                        certificate=under_document_root(options, options.certificate),
+                        private_key=under_document_root(options, options.private_key))]
+
+
 def build_server(options: argparse.Namespace) -> listener.WebSocketServer:
     """The server the options describe, listening but not yet serving."""
     config = build_config(options)
     listeners = listener.open_listeners(options.server_host, options.port,
                                         options.request_queue_size)
     add_status_board(config, options, listeners)
-    return listener.WebSocketServer(config, listeners, options.shutdown_timeout)
+    return listener.WebSocketServer(config, listeners, options.shutdown_timeout,
+                                    build_side_carriers(config, options))
 
 
 # --- pywebsocket3's embedding API, name for name (web-platform-tests uses it) -------
@@ -180,7 +200,8 @@ class WebSocketServer(listener.WebSocketServer):
             _logger.critical("no socket listening: %s", e)
             listeners = []
         add_status_board(config, options, listeners)
-        super().__init__(config, listeners, options.shutdown_timeout)
+        super().__init__(config, listeners, options.shutdown_timeout,
+                         build_side_carriers(config, options))
         self.websocket_server_options = options
         options.dispatcher = config.dispatcher
         self._serving = threading.Event()
@@ -245,6 +266,11 @@ def start_up_banner(server: listener.WebSocketServer, options: argparse.Namespac
             lines.append(f"console {web}://{host}/console.html")
         if config.status is not None:
             lines.append(f"status page {web}://{host}{STATUS_PATH} (JSON: {STATUS_JSON_PATH})")
+    if getattr(options, "http2", False):
+        lines.append("HTTP/2 offered by ALPN (h2) on the TLS port: WebSockets by extended "
+                     "CONNECT (RFC 8441)")
+    for carrier in server.side_carriers:
+        lines.append(carrier.describe())
     lines += config.dispatcher.source_warnings()
     return lines
 

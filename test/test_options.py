@@ -58,6 +58,8 @@ EXPECTED_DEFAULTS = {
     "tls_client_auth": False,
     "tls_client_cert_optional": False,
     "tls_client_ca": None,
+    "http2": False,
+    "http3_port": None,
     "tls_module": "pyopenssl",
     "use_basic_auth": False,
     "basic_auth_credential": "test:test",

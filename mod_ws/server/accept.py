@@ -14,9 +14,22 @@ request's subprotocol, extensions and extra headers.
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable
 
-from mod_ws.common import PERMESSAGE_DEFLATE_EXTENSION
-from mod_ws.exceptions import AbortedByUserException
+from mod_ws.common import (
+    HTTP_STATUS_INTERNAL_SERVER_ERROR,
+    HTTP_STATUS_NOT_FOUND,
+    HTTP_STATUS_REQUEST_TIMEOUT,
+    PERMESSAGE_DEFLATE_EXTENSION,
+)
+from mod_ws.exceptions import (
+    AbortedByUserException,
+    ConnectionTerminatedException,
+    DispatchException,
+    HandshakeException,
+    HttpError,
+)
 from mod_ws.extensions import get_extension_processor, negotiate
 from mod_ws.protocol import opening
 from mod_ws.protocol.headers import Headers
@@ -71,4 +84,68 @@ def accept_websocket(
     return request
 
 
-__all__ = ["accept_websocket"]
+def missing_handler(config: ServerConfig, resource: str) -> HttpError:
+    """The refusal of a WebSocket to a resource without a handler: 500 with the error
+    when its handler file failed to load, 404 otherwise."""
+    failure = config.dispatcher.load_failure(resource)
+    if failure is not None:
+        return HttpError(HTTP_STATUS_INTERNAL_SERVER_ERROR, failure)
+    return HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
+
+
+def accept_within(
+    config: ServerConfig,
+    connection: Connection,
+    started: float,
+    answer_overrun: Callable[[str], None],
+    method: str,
+    resource: str,
+    protocol: str,
+    headers: Headers,
+    secure: bool,
+) -> WebSocketRequest | None:
+    """`accept_websocket` bounded by --handshake-timeout from `started`, with its
+    refusals as HttpError.
+
+    The handler's extra handshake may take any time: the watchdog ends it at the bound.
+    Then, on the watchdog's thread, the overrun is logged and recorded, `answer_overrun`
+    (reason) answers 408 if the handler has written nothing, and the transport is
+    aborted; this thread then raises ConnectionTerminatedException.
+    """
+    # [done, overrun], kept here: a held connection keeps none of it.
+    state = [False, False]
+
+    def overrun() -> None:
+        with connection.write_lock:
+            if state[0]:  # done meanwhile
+                return
+            state[1] = True
+            reason = (f"opening handshake not completed within {config.handshake_timeout:g} s "
+                      "(--handshake-timeout)")
+            _logger.warning("%s: %s", format_address(connection.remote_addr), reason)
+            if config.status is not None:
+                config.status.refused(connection.remote_addr, "-", "", HTTP_STATUS_REQUEST_TIMEOUT,
+                                      reason)
+            if not connection.written:
+                try:
+                    answer_overrun(reason)
+                except OSError:
+                    pass
+        connection.transport.abort()
+
+    watch = config.watchdog.schedule(started + config.handshake_timeout - time.monotonic(), overrun)
+    try:
+        request = accept_websocket(config, connection, method, resource, protocol, headers, secure)
+    except (HandshakeException, DispatchException) as e:
+        raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
+    finally:
+        with connection.write_lock:
+            state[0] = True
+            overran = state[1]
+        config.watchdog.cancel(watch)
+    if overran:
+        raise ConnectionTerminatedException("the opening handshake overran --handshake-timeout")
+    return request
+
+
+__all__ = ["accept_websocket", "accept_within", "missing_handler"]

@@ -13,6 +13,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Protocol
 
 from mod_ws.common import HTTP_STATUS_SERVICE_UNAVAILABLE
 from mod_ws.defaults import BACKLOG, SHUTDOWN_TIMEOUT
@@ -34,6 +35,31 @@ _ACCEPTOR_STOP_WAIT = 0.5
 
 class ServerStartError(Exception):
     """The server cannot listen where it was asked to."""
+
+
+class SideCarrier(Protocol):
+    """A carrier served beside the TCP listeners, on its own threads (HTTP/3 on its UDP
+    port): the server starts it, lists its sessions and stops it with the rest."""
+
+    def start(self) -> None:
+        """Begins serving; raises ServerStartError if it cannot."""
+        ...
+
+    def describe(self) -> str:
+        """Its line of the start-up banner: what it serves, where."""
+        ...
+
+    def open_requests(self) -> list:
+        """The requests of its WebSocket sessions open now."""
+        ...
+
+    def close_going_away(self) -> None:
+        """Sends 1001 to each of its WebSockets and accepts no new ones."""
+        ...
+
+    def stop(self, deadline: float) -> None:
+        """Ends its sessions and connections by `deadline` (a time.monotonic() value)."""
+        ...
 
 
 def _bind(family: int, address: tuple, backlog: int, dual_stack: bool = False) -> socket.socket:
@@ -143,13 +169,25 @@ def _refuse_over_limit(transport: Transport, remote: tuple, limit: int,
         transport.close()
 
 
+def _carrier_for(transport: Transport) -> type:
+    """The class that serves a connection: HTTP/2 when ALPN chose h2, else HTTP/1.1."""
+    if getattr(transport, "alpn_protocol", None) == "h2":
+        from mod_ws.server.http2.connection import Http2Connection  # h2 is an extra
+
+        return Http2Connection
+    return ConnectionHandler
+
+
 class WebSocketServer:
     """Accepts connections and runs each on its own thread."""
 
     def __init__(self, config: ServerConfig, listeners: list[socket.socket],
-                 shutdown_timeout: float = SHUTDOWN_TIMEOUT) -> None:
-        """Serves on `listeners` (from open_listeners), which it owns from now on."""
+                 shutdown_timeout: float = SHUTDOWN_TIMEOUT,
+                 side_carriers: list[SideCarrier] | None = None) -> None:
+        """Serves on `listeners` (from open_listeners), which it owns from now on, and
+        runs `side_carriers` for as long as it serves."""
         self.config = config
+        self.side_carriers = list(side_carriers or [])
         self.shutdown_timeout = shutdown_timeout
         self.listeners = listeners
         for listener in self.listeners:
@@ -191,6 +229,8 @@ class WebSocketServer:
                 self.config.watchdog.start()
             except RuntimeError as e:
                 raise ServerStartError(f"cannot start the watchdog thread: {e}") from None
+            for carrier in self.side_carriers:
+                carrier.start()
             while not self._stop.is_set():
                 try:
                     wanted = self._threads_wanted.get(timeout=poll_interval)
@@ -224,8 +264,8 @@ class WebSocketServer:
             _logger.debug("%s: connection refused by its transport: %s", format_address(remote), e)
             sock.close()
             return
-        handler = ConnectionHandler(self.config, transport,
-                                    _plain_address(remote), _plain_address(local))
+        handler = _carrier_for(transport)(self.config, transport,
+                                          _plain_address(remote), _plain_address(local))
         limit = self.config.max_connections
         with self._handlers_changed:
             if self._stop.is_set():  # accepted as shutdown began: _close_all cannot see it
@@ -247,7 +287,10 @@ class WebSocketServer:
     def _open_requests(self) -> list:
         """The requests of the WebSocket sessions open now (for the status page)."""
         with self._handlers_changed:
-            return [handler.request for handler in self._handlers if handler.request is not None]
+            requests = [request for handler in self._handlers for request in handler.open_requests()]
+        for carrier in self.side_carriers:
+            requests += carrier.open_requests()
+        return requests
 
     def connection_count(self) -> int:
         with self._handlers_changed:
@@ -270,6 +313,8 @@ class WebSocketServer:
             handlers = list(self._handlers)
         for handler in handlers:
             handler.close_going_away()
+        for carrier in self.side_carriers:
+            carrier.close_going_away()
         with self._handlers_changed:
             self._handlers_changed.wait_for(lambda: not self._handlers,
                                             max(0.0, deadline - time.monotonic()))
@@ -278,6 +323,8 @@ class WebSocketServer:
             handler.transport.abort()
         with self._handlers_changed:
             self._handlers_changed.wait_for(lambda: not self._handlers, _CUT_ALLOWANCE)
+        for carrier in self.side_carriers:
+            carrier.stop(max(deadline, time.monotonic() + _CUT_ALLOWANCE))
         self.config.watchdog.stop()
         if stragglers:
             _logger.info("cut %d connection(s) still open at shutdown", len(stragglers))

@@ -43,8 +43,9 @@ from mod_ws.server.transport import (
 
 _logger = logging.getLogger(__name__)
 
-# ALPN: HTTP/1.1 only until the HTTP/2 carrier arrives.
-ALPN_PROTOCOLS = (b"http/1.1",)
+# ALPN: HTTP/1.1, and h2 first when --http2 asks for it (TlsConfig.alpn).
+ALPN_HTTP1 = (b"http/1.1",)
+ALPN_WITH_HTTP2 = (b"h2", b"http/1.1")
 # TLS 1.2 suites with forward secrecy and AEAD (TLS 1.3 keeps OpenSSL's defaults).
 _TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS"
 # How many bytes of a new connection are looked at to tell TLS from plain HTTP.
@@ -72,6 +73,7 @@ class TlsConfig:
     client_ca: str | None = None
     client_cert_optional: bool = False
     module: str = TLS_MODULE
+    alpn: tuple[bytes, ...] = ALPN_HTTP1  # in the server's order of preference
 
 
 class _Refused(OSError):
@@ -198,7 +200,7 @@ def _pyopenssl_context(config: TlsConfig) -> SSL.Context:
         context.set_session_id(b"mod_ws")  # resumed sessions keep their verified peer
 
     def select_alpn(connection: SSL.Connection, offered: list[bytes]) -> Any:
-        return next((p for p in ALPN_PROTOCOLS if p in offered), SSL.NO_OVERLAPPING_PROTOCOLS)
+        return next((p for p in config.alpn if p in offered), SSL.NO_OVERLAPPING_PROTOCOLS)
 
     context.set_alpn_select_callback(select_alpn)
     return context
@@ -242,6 +244,10 @@ class _PyOpenSSLEngine:
     def close_notify(self) -> None:
         self._call(self._connection.shutdown)
 
+    def alpn_protocol(self) -> str | None:
+        chosen = self._connection.get_alpn_proto_negotiated()
+        return chosen.decode("ascii", "replace") if chosen else None
+
     def peer_certificate(self) -> bytes | None:
         cert = self._connection.get_peer_certificate()
         if cert is None:
@@ -271,7 +277,7 @@ def _stdlib_context(config: TlsConfig) -> ssl.SSLContext:
             raise TlsSetupError(f"--tls-client-ca {config.client_ca!r} is not a usable PEM "
                                 f"CA file: {e.reason or e}") from None
         context.verify_mode = ssl.CERT_OPTIONAL if config.client_cert_optional else ssl.CERT_REQUIRED
-    context.set_alpn_protocols([p.decode("ascii") for p in ALPN_PROTOCOLS])
+    context.set_alpn_protocols([p.decode("ascii") for p in config.alpn])
     return context
 
 
@@ -308,6 +314,9 @@ class _StdlibEngine:
     def close_notify(self) -> None:
         self._call(self._socket.unwrap)
 
+    def alpn_protocol(self) -> str | None:
+        return self._socket.selected_alpn_protocol()
+
     def peer_certificate(self) -> bytes | None:
         return self._socket.getpeercert(binary_form=True)
 
@@ -319,6 +328,7 @@ class TlsTransport(SocketEnds):
     """A Transport over one TLS connection (see the module docstring for the locking)."""
 
     secure = True
+    alpn_protocol: str | None = None  # what ALPN chose ("h2", "http/1.1"), once handshaken
 
     def __init__(self, engine: Any, send_timeout: float) -> None:
         self.socket = engine.socket
@@ -340,6 +350,7 @@ class TlsTransport(SocketEnds):
 
     def handshake(self, deadline: float) -> None:
         self._run(self._engine.handshake, deadline=deadline)
+        self.alpn_protocol = self._engine.alpn_protocol()
 
     def recv(self, size: int) -> bytes:
         return self._run(self._engine.recv, size)

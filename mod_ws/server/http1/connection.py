@@ -9,7 +9,6 @@ one-line reason, logged.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from http import HTTPStatus
@@ -17,11 +16,7 @@ from urllib.parse import urlsplit
 
 from mod_ws.common import (
     HTTP_STATUS_BAD_REQUEST,
-    HTTP_STATUS_FORBIDDEN,
     HTTP_STATUS_HEADERS_TOO_LARGE,
-    HTTP_STATUS_INTERNAL_SERVER_ERROR,
-    HTTP_STATUS_METHOD_NOT_ALLOWED,
-    HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_NOT_IMPLEMENTED,
     HTTP_STATUS_REQUEST_TIMEOUT,
     format_extensions,
@@ -29,13 +24,12 @@ from mod_ws.common import (
 from mod_ws.defaults import LINGER_TIMEOUT
 from mod_ws.exceptions import (
     ConnectionTerminatedException,
-    DispatchException,
     HandshakeException,
     HttpError,
 )
 from mod_ws.protocol.closing import FAILED
 from mod_ws.server import session
-from mod_ws.server.accept import accept_websocket
+from mod_ws.server.accept import accept_within, missing_handler
 from mod_ws.server.basic_auth import check_authorization
 from mod_ws.server.cgi import CgiScript, cgi_environment, find_cgi_script, request_body_length, run_cgi
 from mod_ws.server.config import ServerConfig
@@ -47,14 +41,9 @@ from mod_ws.server.http1.request_head import (
     parse_request_head,
 )
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
+from mod_ws.server.pages import Page, check_method, refusal_body, static_page, status_page
 from mod_ws.server.reporting import format_address, masked_headers
 from mod_ws.server.request import Connection, WebSocketRequest
-from mod_ws.server.static_files import (
-    content_type,
-    directory_listing,
-    not_modified_since,
-    resolve_static_path,
-)
 from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
 from mod_ws.server.transport import Transport
 
@@ -82,7 +71,7 @@ def refusal(status: int, reason: str, headers: list[tuple[str, str]] | None = No
     """A whole error response: the status, a one-line `STATUS Phrase: reason` text body
     (left out, its length kept, when `with_body` is False: an answer to HEAD), and
     Connection: close."""
-    body = f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode("utf-8", "replace")
+    body = refusal_body(status, reason)
     return _format_response(status, [("Server", SERVER_NAME)] + (headers or []) + [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
@@ -109,6 +98,11 @@ class ConnectionHandler:
         """The connection's transport as it is now: after the 101 --log-frames and
         shaping wrap it, and the connection ends through the wrappers too."""
         return self.connection.transport
+
+    def open_requests(self) -> list[WebSocketRequest]:
+        """The connection's open WebSocket session, if it has one (for the status page)."""
+        request = self.request
+        return [] if request is None else [request]
 
     # Life cycle.
 
@@ -253,12 +247,9 @@ class ConnectionHandler:
         if self.config.status is not None:
             path = resource.split("?", 1)[0]
             if path in (STATUS_PATH, STATUS_JSON_PATH):
-                return self._serve_status(head, path)
+                return self._serve_page(head, status_page(self.config, head.method, path))
         if wants_websocket(head.headers):
-            failure = self.config.dispatcher.load_failure(resource)
-            if failure is not None:
-                raise HttpError(HTTP_STATUS_INTERNAL_SERVER_ERROR, failure)
-            raise HttpError(HTTP_STATUS_NOT_FOUND, f"no WebSocket handler for {resource.split('?')[0]}")
+            raise missing_handler(self.config, resource)
         if self.config.cgi_paths and head.method in ("GET", "HEAD", "POST"):
             path, _, query = resource.partition("?")
             script = find_cgi_script(self.config.document_root, self.config.cgi_paths,
@@ -267,71 +258,23 @@ class ConnectionHandler:
                 self._serve_cgi(head, script, query)
                 return False
         if head.method in ("GET", "HEAD"):
-            return self._serve_static(head, resource)
+            return self._serve_page(head, static_page(self.config, resource, head.headers))
         if head.method in _KNOWN_METHODS:
-            raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED, f"method {head.method} is not allowed",
-                            [("Allow", "GET, HEAD")])
+            check_method(head.method)
         raise HttpError(HTTP_STATUS_NOT_IMPLEMENTED, f"method {head.method} is not implemented")
 
-    # The status page.
+    # Pages: the status page and static files (mod_ws.server.pages).
 
-    def _serve_status(self, head: RequestHead, path: str) -> bool:
-        if head.method not in ("GET", "HEAD"):
-            raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED, f"method {head.method} is not allowed",
-                            [("Allow", "GET, HEAD")])
-        board = self.config.status
-        if path == STATUS_JSON_PATH:
-            body, kind = board.render_json(), "application/json"
+    def _serve_page(self, head: RequestHead, page: Page) -> bool:
+        """Sends `page`, keeping the connection alive when the request allows."""
+        keep_alive = self._keeps_alive(head)
+        self._send(page.status, page.fields + [("Connection", "keep-alive" if keep_alive else "close")])
+        if head.method == "HEAD":
+            page.close()
         else:
-            body, kind = board.render_html(), "text/html; charset=utf-8"
-        keep_alive = self._keeps_alive(head)
-        self._send(200, [("Content-Type", kind), ("Content-Length", str(len(body))),
-                         ("Cache-Control", "no-store"),
-                         ("Connection", "keep-alive" if keep_alive else "close")],
-                   b"" if head.method == "HEAD" else body)
-        self._log_access(head, 200)
-        return keep_alive
-
-    # Static files.
-
-    def _serve_static(self, head: RequestHead, resource: str) -> bool:
-        path = resource.split("?", 1)[0].split("#", 1)[0]
-        target = resolve_static_path(self.config.document_root, path, self.config.follow_symlinks_out)
-        keep_alive = self._keeps_alive(head)
-        connection_header = [("Connection", "keep-alive" if keep_alive else "close")]
-        if target.redirect is not None:
-            self._send(301, [("Location", target.redirect), ("Content-Length", "0")] + connection_header)
-            self._log_access(head, 301)
-            return keep_alive
-        if target.is_directory:
-            body = directory_listing(target.path, path)
-            self._send(200, [("Content-Type", "text/html; charset=utf-8"),
-                             ("Content-Length", str(len(body)))] + connection_header,
-                       b"" if head.method == "HEAD" else body)
-            self._log_access(head, 200)
-            return keep_alive
-        try:
-            file = target.path.open("rb")
-        except OSError as e:
-            raise HttpError(HTTP_STATUS_FORBIDDEN, f"cannot read {path}: {e.strerror}") from None
-        with file:
-            stat = target.path.stat()
-            last_modified = ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True))
-            if not_modified_since(head.headers.get("If-Modified-Since"), stat.st_mtime):
-                self._send(304, [last_modified, ("Cache-Control", "no-cache")] + connection_header)
-                self._log_access(head, 304)
-                return keep_alive
-            headers = [
-                ("Content-Type", content_type(target.path)),
-                ("Content-Length", str(stat.st_size)),
-                last_modified,
-                ("Cache-Control", "no-cache"),
-            ] + connection_header
-            self._send(200, headers)
-            if head.method == "GET":
-                while chunk := file.read(_FILE_CHUNK):
-                    self.connection.write(chunk)
-        self._log_access(head, 200)
+            for chunk in page.chunks():
+                self.connection.write(chunk)
+        self._log_access(head, page.status)
         return keep_alive
 
     # CGI programs.
@@ -392,23 +335,9 @@ class ConnectionHandler:
         """The opening handshake: the 101 sent and the request returned, or None if the
         handler aborted it; refusals raise HttpError."""
         key, _ = self._check_upgrade(head)
-        # The handler's extra handshake may take any time: the watchdog ends it at the bound.
-        # Its state is [done, overrun], kept here: a held connection keeps none of it.
-        state = [False, False]
-        left = head.started + self.config.handshake_timeout - time.monotonic()
-        watch = self.config.watchdog.schedule(left, lambda: self._handshake_overrun(state))
-        try:
-            request = accept_websocket(self.config, self.connection, head.method, resource,
-                                       head.version_string, head.headers, self.transport.secure)
-        except (HandshakeException, DispatchException) as e:
-            raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
-        finally:
-            with self.connection.write_lock:
-                state[0] = True
-                overrun = state[1]
-            self.config.watchdog.cancel(watch)
-        if overrun:
-            raise ConnectionTerminatedException("the opening handshake overran --handshake-timeout")
+        request = accept_within(self.config, self.connection, head.started, self._answer_overrun,
+                                head.method, resource, head.version_string, head.headers,
+                                self.transport.secure)
         if request is None:
             self._record_refusal(head, None, "the handler aborted the opening handshake "
                                  "(AbortedByUserException): nothing was answered")
@@ -448,23 +377,9 @@ class ConnectionHandler:
         except HandshakeException as e:
             raise HttpError(e.status, str(e), getattr(e, "headers", [])) from None
 
-    def _handshake_overrun(self, state: list[bool]) -> None:
-        """On the watchdog thread, when the opening handshake is still unfinished at
-        --handshake-timeout: 408 if the handler has written nothing, then the end."""
-        with self.connection.write_lock:
-            if state[0]:  # done meanwhile
-                return
-            state[1] = True
-            reason = (f"opening handshake not completed within {self.config.handshake_timeout:g} s "
-                      "(--handshake-timeout)")
-            _logger.warning("%s: %s", format_address(self.connection.remote_addr), reason)
-            self._record_refusal(None, HTTP_STATUS_REQUEST_TIMEOUT, reason)
-            if not self.connection.written:
-                try:
-                    self.transport.sendall(refusal(HTTP_STATUS_REQUEST_TIMEOUT, reason))
-                except OSError:
-                    pass
-        self.transport.abort()
+    def _answer_overrun(self, reason: str) -> None:
+        """On the watchdog thread, when the handshake overran --handshake-timeout."""
+        self.transport.sendall(refusal(HTTP_STATUS_REQUEST_TIMEOUT, reason))
 
     def close_going_away(self) -> None:
         """Called from the shutdown thread: tells the client the server is going away."""

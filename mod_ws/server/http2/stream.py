@@ -1,0 +1,180 @@
+"""One HTTP/2 request stream, on its own thread: a WebSocket, a page or a refusal.
+
+An extended CONNECT (RFC 8441) takes the carrier's checks in
+mod_ws.server.extended_connect and the shared accept in mod_ws.server.accept, is
+answered `:status 200` and runs the same session as an HTTP/1.1 Upgrade; after its
+close handshake the stream ends both ways (END_STREAM). A GET or HEAD gets the status
+page or a static file. A refusal is a status with a one-line reason on this stream
+only; the connection goes on serving its other streams.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from mod_ws.common import (
+    HTTP_STATUS_INTERNAL_SERVER_ERROR,
+    HTTP_STATUS_METHOD_NOT_ALLOWED,
+    HTTP_STATUS_SERVICE_UNAVAILABLE,
+    format_extensions,
+)
+from mod_ws.exceptions import ConnectionTerminatedException, HttpError
+from mod_ws.server import session
+from mod_ws.server.accept import accept_within, missing_handler
+from mod_ws.server.basic_auth import check_authorization
+from mod_ws.server.extended_connect import (
+    StreamRequest,
+    accepted_fields,
+    check_extended_connect,
+    parse_stream_request,
+)
+from mod_ws.server.multiplexed import StreamTransport, header_text
+from mod_ws.server.pages import Page, check_method, refusal_body, static_page, status_page
+from mod_ws.server.reporting import masked_headers
+from mod_ws.server.request import Connection
+from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
+
+_logger = logging.getLogger("mod_ws.http2")
+_access_logger = logging.getLogger("mod_ws.access")
+
+PROTOCOL = "HTTP/2"
+
+
+def serve_stream(carrier: Any, transport: StreamTransport, raw_fields: list) -> None:
+    """Answers one stream of `carrier` (an Http2Connection); runs on the stream's thread."""
+    link = Connection(transport, carrier.remote_addr, carrier.local_addr)
+    request: StreamRequest | None = None
+    try:
+        request = parse_stream_request([(header_text(n), header_text(v)) for n, v in raw_fields])
+        _route(carrier, link, transport, request)
+    except HttpError as e:
+        _refuse(carrier, transport, request, e.status, str(e), e.headers)
+    except (ConnectionTerminatedException, OSError) as e:
+        _logger.debug("%s: stream %d ended: %s", carrier.peer, transport.stream_id, e)
+    except Exception:  # noqa: BLE001 - one stream's fault must not reach the others
+        _logger.exception("unexpected error serving stream %d of %s", transport.stream_id, carrier.peer)
+        _refuse(carrier, transport, request, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal server error")
+    finally:
+        transport.close()
+
+
+def _route(carrier: Any, link: Connection, transport: StreamTransport, request: StreamRequest) -> None:
+    config = carrier.config
+    if config.basic_auth is not None:
+        check_authorization(request.headers, config.basic_auth)
+    if request.method == "CONNECT":
+        _serve_websocket(carrier, link, transport, request, check_extended_connect(request))
+        return
+    path = request.path.split("?", 1)[0]
+    if config.status is not None and path in (STATUS_PATH, STATUS_JSON_PATH):
+        _send_page(carrier, transport, request, status_page(config, request.method, path))
+        return
+    if config.dispatcher.get_handler_suite(request.path) is not None:
+        raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED,
+                        f"{path} is a WebSocket resource: over HTTP/2 it opens with an extended "
+                        "CONNECT (RFC 8441)", [("Allow", "CONNECT")])
+    check_method(request.method)
+    _send_page(carrier, transport, request, static_page(config, request.path, request.headers))
+
+
+def _serve_websocket(carrier: Any, link: Connection, transport: StreamTransport,
+                     request: StreamRequest, resource: str) -> None:
+    config = carrier.config
+    started = time.monotonic()
+    if carrier.going_away:
+        raise HttpError(HTTP_STATUS_SERVICE_UNAVAILABLE, "the server is shutting down")
+    if config.dispatcher.get_handler_suite(resource) is None:
+        raise missing_handler(config, resource)
+    stream_id = transport.stream_id
+
+    def answer_overrun(reason: str) -> None:
+        _send_refusal(carrier, transport, "CONNECT", 408, reason)
+
+    websocket = accept_within(config, link, started, answer_overrun, "CONNECT", resource,
+                              PROTOCOL, request.headers, True)
+    if websocket is None:
+        if config.status is not None:
+            config.status.refused(carrier.remote_addr, request.line, request.path, None,
+                                  "the handler aborted the opening handshake "
+                                  "(AbortedByUserException): the stream was reset")
+        transport.abort()
+        return
+    fields = accepted_fields(websocket)
+    if _logger.isEnabledFor(logging.DEBUG):
+        _logger.debug("%s %s: stream %d: request header fields: %s", carrier.peer, resource,
+                      stream_id, masked_headers(request.headers.items()))
+        _logger.debug("%s %s: stream %d: 200 with subprotocol %s, extensions %s", carrier.peer,
+                      resource, stream_id, websocket.ws_protocol or "none",
+                      format_extensions(websocket.ws_extensions or []) or "none")
+    if websocket.handshake_response_delay:
+        time.sleep(websocket.handshake_response_delay)
+    carrier.send_headers(stream_id, fields)
+    _log_access(carrier, request, 200)
+    request.headers.pack()
+    carrier.attach(stream_id, websocket)
+    if carrier.going_away:  # shutdown began while we were handshaking
+        session.close_going_away(websocket)
+    session.run_session(websocket, config.dispatcher, config.close_timeout)
+    if config.status is not None:
+        config.status.session_ended(websocket)
+    # The WebSocket's end is the stream's: END_STREAM both ways (RFC 8441 section 5).
+    transport.finish()
+    if not transport.wait_for_peer_end(time.monotonic() + config.close_timeout):
+        transport.abort()
+
+
+def _send_page(carrier: Any, transport: StreamTransport, request: StreamRequest, page: Page) -> None:
+    fields = [(":status", str(page.status))] + [(n.lower(), v) for n, v in page.fields]
+    if request.method == "HEAD" or (not page.body and page.file is None):
+        page.close()
+        carrier.send_headers(transport.stream_id, fields, end_stream=True)
+    else:
+        carrier.send_headers(transport.stream_id, fields)
+        try:
+            for chunk in page.chunks():
+                transport.sendall(chunk)
+        finally:
+            page.close()
+        transport.finish()
+    _log_access(carrier, request, page.status)
+
+
+def _refuse(carrier: Any, transport: StreamTransport, request: StreamRequest | None, status: int,
+            reason: str, headers: list[tuple[str, str]] | None = None) -> None:
+    """Logs and records a refusal and answers it on the stream, if it still can."""
+    line = request.line if request is not None else "-"
+    _logger.warning("%s %r: %d %s", carrier.peer, f"{line} ({PROTOCOL})", status, reason)
+    config = carrier.config
+    if config.status is not None:
+        config.status.refused(carrier.remote_addr, line, request.path if request else "", status,
+                              reason)
+    try:
+        _send_refusal(carrier, transport, request.method if request else "", status, reason, headers)
+    except OSError:
+        return
+    if request is not None:
+        _log_access(carrier, request, status)
+
+
+def _send_refusal(carrier: Any, transport: StreamTransport, method: str, status: int, reason: str,
+                  headers: list[tuple[str, str]] | None = None) -> None:
+    body = refusal_body(status, reason)
+    fields = [(":status", str(status))] + [(n.lower(), v) for n, v in headers or []] + [
+        ("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+    if method == "HEAD":
+        carrier.send_headers(transport.stream_id, fields, end_stream=True)
+        return
+    carrier.send_headers(transport.stream_id, fields)
+    transport.sendall(body)
+    transport.finish()
+
+
+def _log_access(carrier: Any, request: StreamRequest, status: int) -> None:
+    if _access_logger.isEnabledFor(logging.INFO):
+        _access_logger.info('%s "%s %s %s" %d', carrier.peer, request.method, request.path,
+                            PROTOCOL, status)
+
+
+__all__ = ["serve_stream"]
