@@ -77,6 +77,11 @@ SOCKET_TIMEOUT = 10.0  # no single blocking call waits longer than this
 CERT_DIR = os.path.join(REPO_ROOT, "cert")
 TLS_SCENARIOS = ("seq", "big", "handshake")
 TLS_CLIENT: ssl.SSLContext | None = None
+# --h2: mod_ws over TLS with --http2, each WebSocket an extended CONNECT (RFC 8441) on an
+# HTTP/2 connection of its own (bench/h2_socket.py); only mod_ws speaks it.
+H2_SCENARIOS = ("seq", "big")
+H2_SERVERS = ("mod_ws", "mod_ws-pure")
+H2_MODE = False
 RECV_SIZE = 262144
 CLOSE_WAIT = 3.0  # how long a client waits for the server's TCP close after the handshake
 
@@ -494,13 +499,23 @@ def tls_server_args(name: str) -> list[str]:
     key = os.path.join(CERT_DIR, "server-key.pem")
     cert = os.path.join(CERT_DIR, "server.pem")
     if name in ("mod_ws", "mod_ws-pure", "pywebsocket3"):
-        return ["--tls", "-k", key, "-c", cert]
+        return ["--tls", "-k", key, "-c", cert] + (["--http2"] if H2_MODE else [])
     return ["--tls", cert, key]  # bench/websockets_server.py, bench/raw_echo_server.py
 
 
 def ws_connect(port: int, offer: str | None = None) -> WsConn:
-    """Opens a connection and completes the opening handshake, checking the accept key."""
+    """Opens a connection and completes the opening handshake, checking the accept key
+    (under --h2, an extended CONNECT answered 200)."""
     sock = tcp_connect(port)
+    if H2_MODE:
+        from h2_socket import H2StreamSocket  # the h2 library: only under --h2
+
+        try:
+            stream = H2StreamSocket(sock, "/echo", f"{HOST}:{port}", offer)
+        except BaseException:
+            sock.close()
+            raise
+        return WsConn(stream, b"", stream.header("sec-websocket-extensions"))
     try:
         sock.sendall(upgrade_request(port, offer))
         data = b""
@@ -1767,6 +1782,8 @@ def summarize(results: dict, servers: list[str], ours: str = "mod_ws") -> list[d
             return
         lines.append({"target": text, "met": ok, "detail": detail})
 
+    if H2_MODE:
+        return lines  # no peer speaks RFC 8441: the figures stand beside a --tls run's
     if TLS_CLIENT is not None:
         # Over TLS: the 1 MiB echo and the handshakes at least the websockets library's.
         for scenario, name, unit, text in (
@@ -2025,6 +2042,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tls", action="store_true",
                         help="every server over TLS (wss://; the raw floor over plain TLS) "
                         "with cert/'s test certificate; scenarios: " + ", ".join(TLS_SCENARIOS))
+    parser.add_argument("--h2", action="store_true",
+                        help="mod_ws over TLS with --http2, each WebSocket an extended CONNECT "
+                        "on an HTTP/2 connection (needs the h2 library); scenarios: "
+                        + ", ".join(H2_SCENARIOS))
     parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     args = parser.parse_args(argv)
     client_cpus, server_cpus = parse_pin(args.pin)
@@ -2034,14 +2055,27 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, CLIENT_CPUS)
     servers = parse_list(args.servers, ALL_SERVERS, "server")
     scenarios = parse_list(args.scenarios, ALL_SCENARIOS, "scenario")
+    if args.h2:
+        global H2_MODE
+        H2_MODE = args.tls = True
+        if args.scenarios == parser.get_default("scenarios"):
+            scenarios = list(H2_SCENARIOS)
+        if args.servers == parser.get_default("servers"):
+            servers = ["mod_ws"]
+        wrong = [s for s in scenarios if s not in H2_SCENARIOS] + [s for s in servers if s not in H2_SERVERS]
+        if wrong:
+            raise SystemExit(f"bench.py: --h2 runs only {', '.join(H2_SCENARIOS)} against "
+                             f"{', '.join(H2_SERVERS)} (not {', '.join(wrong)})")
     if args.tls:
         global TLS_CLIENT
-        if args.scenarios == parser.get_default("scenarios"):
+        if args.scenarios == parser.get_default("scenarios") and not args.h2:
             scenarios = list(TLS_SCENARIOS)
         others = [s for s in scenarios if s not in TLS_SCENARIOS]
         if others:
             raise SystemExit(f"bench.py: --tls runs only {', '.join(TLS_SCENARIOS)} (not {', '.join(others)})")
         TLS_CLIENT = ssl.create_default_context(cafile=os.path.join(CERT_DIR, "ca.pem"))
+        if args.h2:
+            TLS_CLIENT.set_alpn_protocols(["h2"])
     limits = QUICK if args.quick else FULL
     if args.time is not None:
         t = max(0.1, min(args.time, 120.0))
@@ -2075,7 +2109,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     t_start = time.perf_counter()
     results: dict[str, dict[str, dict]] = {}
-    mode = ("quick" if args.quick else "full") + (", TLS" if args.tls else "")
+    mode = ("quick" if args.quick else "full") + (", HTTP/2" if args.h2 else ", TLS" if args.tls else "")
     pinning = (f"client on CPU {min(CLIENT_CPUS)}, servers on CPU {min(SERVER_CPUS)}"
                if CLIENT_CPUS else "unpinned")
     print(f"bench: {mode} run; servers {', '.join(servers)}; {pinning}; logs in {log_dir}",

@@ -51,7 +51,7 @@ class H2Client:
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0,
                  alpn: tuple[str, ...] = ("h2", "http/1.1"), auto_window: bool = True,
-                 window: int | None = None) -> None:
+                 window: int | None = None, validate: bool = True) -> None:
         context = ssl.create_default_context(cafile=str(CERT / "ca.pem"))
         context.set_alpn_protocols(list(alpn))
         raw = socket.create_connection((host, port), timeout=timeout)
@@ -59,8 +59,10 @@ class H2Client:
         self.timeout = timeout
         self.negotiated = self.sock.selected_alpn_protocol()
         self.auto_window = auto_window
+        # validate=False sends header blocks h2 would refuse to (malformed ones).
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=True, header_encoding="utf-8"))
+            client_side=True, header_encoding="utf-8", validate_outbound_headers=validate,
+            normalize_outbound_headers=validate))
         if window is not None:
             self.h2.local_settings = h2.settings.Settings(client=True, initial_values={
                 h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})

@@ -3,6 +3,7 @@
     python test/run_autobahn.py                          # groups 1-7 and 10 (CI)
     python test/run_autobahn.py --cases '*' --unimplemented-fails   # the full suite
     python test/run_autobahn.py --tls [--tls-module pyopenssl|ssl] [ARGS]   # over wss://
+    python test/run_autobahn.py --h2 [ARGS]              # over HTTP/2 (RFC 8441)
 
 Starts `python -m mod_ws` on a free loopback port, runs ../shared/autobahn/run against
 its /echo handler with the remaining arguments (default: `--exclude 9.*,12.*,13.*`),
@@ -16,6 +17,10 @@ each plain connection over its own TLS connection to the server, verified agains
 cert/ca.pem for "localhost"; the suite runs against ws://127.0.0.1:SHIM_PORT/echo.
 Reports then land in /tmp/autobahn-reports/mod_ws-tls (unless --outdir is given), so a
 TLS run and a plain run do not overwrite each other's.
+
+--h2 starts the server with --tls --http2 and puts test/h2_bridge.py in front: each of
+the suite's HTTP/1.1 WebSockets is carried to the server as an extended CONNECT on an
+HTTP/2 connection of its own, the frames unchanged. Reports: mod_ws-h2.
 """
 
 from __future__ import annotations
@@ -84,20 +89,32 @@ def main(argv: list[str]) -> int:
     if not AUTOBAHN.exists():
         print(f"run_autobahn: {AUTOBAHN} not found", file=sys.stderr)
         return 2
+    h2 = "--h2" in argv
+    argv = [a for a in argv if a != "--h2"]
     tls_module, argv = split_tls_options(argv)
+    if h2 and tls_module is None:
+        tls_module = "pyopenssl"
     args = argv or ["--exclude", "9.*,12.*,13.*"]
     if tls_module is None:
         proc, port = start_server()
     else:
         proc, port = start_server(("--tls", "--private-key", str(CERT / "server-key.pem"),
                                    "--certificate", str(CERT / "server.pem"),
-                                   "--tls-module", tls_module))
+                                   "--tls-module", tls_module) + (("--http2",) if h2 else ()))
         if not any(a == "--outdir" or a.startswith("--outdir=") for a in args):
-            out = Path(os.environ.get("AUTOBAHN_OUT", "/tmp/autobahn-reports")) / "mod_ws-tls"
+            out = (Path(os.environ.get("AUTOBAHN_OUT", "/tmp/autobahn-reports"))
+                   / ("mod_ws-h2" if h2 else "mod_ws-tls"))
             args = [*args, "--outdir", str(out)]
     shim = None
     try:
-        if tls_module is not None:
+        if h2:
+            from h2_bridge import H2Bridge  # needs the h2 library
+
+            shim = H2Bridge("127.0.0.1", port, cafile=str(CERT / "ca.pem"))
+            server_port, port = port, shim.start()
+            print(f"run_autobahn: HTTP/2 bridge 127.0.0.1:{port} -> extended CONNECT over h2 "
+                  f"to 127.0.0.1:{server_port}", file=sys.stderr, flush=True)
+        elif tls_module is not None:
             shim = TLSShim("127.0.0.1", port, cafile=str(CERT / "ca.pem"),
                            server_hostname="localhost")
             server_port, port = port, shim.start()

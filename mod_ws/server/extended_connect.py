@@ -48,22 +48,53 @@ class StreamRequest:
         return self.method == "CONNECT" and self.protocol == WEBSOCKET_UPGRADE_TYPE
 
 
+# Pseudo-header fields a request may carry (RFC 9113 section 8.3.1, RFC 8441 section 4).
+_REQUEST_PSEUDO = frozenset((":method", ":scheme", ":authority", ":path", ":protocol"))
+# Fields that belong to one HTTP/1.1 connection: malformed in HTTP/2 and HTTP/3.
+_CONNECTION_SPECIFIC = frozenset(("connection", "keep-alive", "proxy-connection",
+                                  "transfer-encoding", "upgrade"))
+
+
 def parse_stream_request(fields: list[tuple[str, str]]) -> StreamRequest:
-    """Splits a header block (names in lower case, pseudo-fields first, as the HTTP/2
-    and HTTP/3 libraries have already checked) into a StreamRequest."""
+    """Checks a request's header block (RFC 9113 section 8.2 and 8.3; RFC 9114 section
+    4.3) and splits it into a StreamRequest; a malformed one is an HttpError 400 for its
+    stream alone, whatever the HTTP/2 or HTTP/3 library let through."""
     pseudo: dict[str, str] = {}
     headers = Headers()
     for name, value in fields:
         if name.startswith(":"):
+            if name not in _REQUEST_PSEUDO:
+                raise HttpError(HTTP_STATUS_BAD_REQUEST, f"unknown pseudo-header field {name[:40]}")
             if name in pseudo:
                 raise HttpError(HTTP_STATUS_BAD_REQUEST, f"pseudo-header field {name} repeated")
+            if len(headers):
+                raise HttpError(HTTP_STATUS_BAD_REQUEST, f"pseudo-header field {name} after a "
+                                "regular field")
             pseudo[name] = value
-        else:
-            headers.add(name, value)
+            continue
+        if not name or name != name.lower():
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f"field name {name[:40]!r} is not lower case")
+        if name in _CONNECTION_SPECIFIC or (name == "te" and value.strip().lower() != "trailers"):
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f"connection-specific field {name} "
+                            "(RFC 9113 section 8.2.2)")
+        headers.add(name, value)
+    method = pseudo.get(":method")
+    if not method:
+        raise HttpError(HTTP_STATUS_BAD_REQUEST, "request without :method")
+    if method == "CONNECT" and ":protocol" not in pseudo:
+        present = [n for n in (":scheme", ":path") if n in pseudo]
+        if present:  # an ordinary CONNECT has only :method and :authority
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f"CONNECT without :protocol has {present[0]}")
+    elif method != "CONNECT":
+        if ":protocol" in pseudo:
+            raise HttpError(HTTP_STATUS_BAD_REQUEST, f":protocol on a {method[:20]} request")
+        for name in (":scheme", ":path"):
+            if not pseudo.get(name):
+                raise HttpError(HTTP_STATUS_BAD_REQUEST, f"{method[:20]} request without {name}")
     authority = pseudo.get(":authority")
     if authority and HOST_HEADER not in headers:
         headers.add(HOST_HEADER, authority)
-    return StreamRequest(method=pseudo.get(":method", ""), path=pseudo.get(":path", ""),
+    return StreamRequest(method=method, path=pseudo.get(":path", ""),
                          scheme=pseudo.get(":scheme"), authority=authority,
                          protocol=pseudo.get(":protocol"), headers=headers)
 

@@ -76,8 +76,11 @@ class Http2Connection:
         self.local_addr = local_addr
         self.peer = format_address(remote_addr)
         self._h2 = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_inbound_headers=True,
-            normalize_outbound_headers=True))
+            client_side=False, header_encoding=None, normalize_outbound_headers=True,
+            # The request head is checked by mod_ws.server.extended_connect, and a
+            # malformed one refused on its stream: h2 would end the whole connection,
+            # and releases before 4.4 refuse even a well-formed ordinary CONNECT.
+            validate_inbound_headers=False))
         self._h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
@@ -227,7 +230,7 @@ class Http2Connection:
     def _credit(self, stream_id: int, stream: _Stream, size: int) -> None:
         """Returns `size` bytes of the stream's window to the peer, batched (under _lock)."""
         stream.unacked += size
-        if stream.unacked >= STREAM_WINDOW // 4 or (stream.unacked and not stream.transport.buffered):
+        if stream.unacked >= STREAM_WINDOW // 4:
             try:
                 self._h2.increment_flow_control_window(stream.unacked, stream_id=stream_id)
             except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
@@ -365,7 +368,9 @@ class Http2Connection:
             if stream is None or stream.reset or self._closed is not None:
                 return
             self._credit(stream_id, stream, size)
-        self._drain()
+            credited = stream.unacked == 0
+        if credited:
+            self._drain()
 
     def release(self, stream_id: int) -> None:
         with self._lock:
