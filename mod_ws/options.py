@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import importlib.metadata
 import importlib.util
 import io
 import math
@@ -501,13 +502,19 @@ def _check_tls(options: argparse.Namespace) -> None:
         raise OptionError("--tls-client-ca needs --tls-client-auth")
 
 
-# The optional carriers: option, the module it needs, the extra that installs it.
-_CARRIER_EXTRAS = (("http2", "--http2", "h2", "h2"), ("http3_port", "--http3-port", "aioquic", "h3"))
+# The optional carriers: option, the library it needs, its oldest release tested here
+# (aioquic before 1.7 mishandles a stream reset both ways), the extra that installs it.
+_CARRIER_EXTRAS = (("http2", "--http2", "h2", (4, 1), "h2"),
+                   ("http3_port", "--http3-port", "aioquic", (1, 7), "h3"))
+
+
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:2])
 
 
 def _check_carriers(options: argparse.Namespace) -> None:
     """HTTP/2 and HTTP/3 ride on TLS and need their extra installed."""
-    for dest, name, module, extra in _CARRIER_EXTRAS:
+    for dest, name, module, oldest, extra in _CARRIER_EXTRAS:
         value = getattr(options, dest, None)
         if value is None or value is False:
             continue
@@ -519,6 +526,13 @@ def _check_carriers(options: argparse.Namespace) -> None:
             found = False
         if not found:
             raise OptionError(f"{name} needs the {module} library: pip install 'mod_ws[{extra}]'")
+        try:
+            release = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # importable without metadata (a source tree): taken as it is
+        if _release(release) < oldest:
+            raise OptionError(f"{name} needs {module} {'.'.join(map(str, oldest))} or later, "
+                              f"found {release}: pip install 'mod_ws[{extra}]'")
 
 
 def _check_basic_auth(options: argparse.Namespace) -> None:

@@ -118,6 +118,8 @@ class _Relay:
             return
         target, fields = request
         raw = socket.create_connection(self.target, timeout=CONNECT_TIMEOUT)
+        for sock in (raw, self.client):  # small frames go at once, both ways
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.context.wrap_socket(raw, server_hostname=self.hostname) as server:
             self.server = server
             conn = self.conn = h2.connection.H2Connection(h2.config.H2Configuration(

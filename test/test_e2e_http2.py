@@ -41,6 +41,13 @@ def web_socket_do_extra_handshake(request):
 def web_socket_transfer_data(request):
     pass
 """
+SLOW_HANDLER = """
+import time
+def web_socket_do_extra_handshake(request):
+    time.sleep(5)
+def web_socket_transfer_data(request):
+    pass
+"""
 # Reports what the request object says, so HTTP/2's can be compared with HTTP/1.1's.
 REQUEST_HANDLER = """
 import json
@@ -62,6 +69,7 @@ def handler_root(root):
     (root / "stall_wsh.py").write_text(STALL_HANDLER)
     (root / "refuse_wsh.py").write_text(REFUSE_HANDLER)
     (root / "request_wsh.py").write_text(REQUEST_HANDLER)
+    (root / "slow_wsh.py").write_text(SLOW_HANDLER)
     (root / "page.html").write_text("<!doctype html><p>over h2</p>\n")
     return root
 
@@ -179,6 +187,32 @@ def test_missing_version_and_missing_handler_are_refused_on_their_stream(h2_serv
         assert c.open_websocket("/echo").status == 200
 
 
+def test_unsupported_version_gets_426_naming_13(h2_server):
+    with client(h2_server, validate=False) as c:
+        stream_id = c.request([(":method", "CONNECT"), (":protocol", "websocket"),
+                               (":scheme", "https"), (":path", "/echo"),
+                               (":authority", "localhost"), ("sec-websocket-version", "8")],
+                              end_stream=False)
+        state = c.streams[stream_id]
+        c.wait(lambda: state.ended)
+        assert state.status == 426
+        assert state.header("sec-websocket-version") == "13"
+
+
+def test_handshake_timeout_answers_408_on_the_stream_and_the_connection_serves_on(make_server, tmp_path):
+    server = make_server("-d", handler_root(tmp_path), *H2_ARGS, "--handshake-timeout", "1")
+    with H2Client(server.port) as c:
+        started = time.monotonic()
+        slow = c.open_websocket("/slow")
+        assert slow.status == 408
+        assert time.monotonic() - started < 4
+        c.wait(lambda: slow.state.ended or slow.state.reset is not None)
+        assert b"opening handshake not completed within 1 s" in slow.state.data
+        echo = c.open_websocket("/echo")
+        echo.send_text("after the timeout")
+        assert echo.receive() == "after the timeout"
+
+
 def test_handler_refusing_in_extra_handshake_answers_on_its_stream_and_the_next_stream_works(h2_server):
     with client(h2_server) as c:
         refused = c.open_websocket("/refuse")
@@ -277,6 +311,17 @@ def test_server_close_then_end_stream_both_ways(h2_server):
         ws.send_raw(b"", end_stream=True)
         assert c.wait(lambda: False, 0.3) is False and ws.state.reset is None
     assert h2_server.wait_for_stderr("/close: closed by the server with 4002") is not None
+
+
+def test_client_ending_its_stream_without_a_close_ends_the_session(h2_server):
+    with client(h2_server) as c:
+        ws = c.open_websocket("/echo")
+        ws.send_text("last words")
+        assert ws.receive() == "last words"
+        ws.send_raw(b"", end_stream=True)
+        assert ws.wait_ended()
+        assert ws.state.reset is None
+    assert h2_server.wait_for_stderr("/echo: ended without a closing handshake") is not None
 
 
 def test_client_reset_mid_message_ends_only_that_stream(h2_server):

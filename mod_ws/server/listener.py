@@ -62,36 +62,41 @@ class SideCarrier(Protocol):
         ...
 
 
-def _bind(family: int, address: tuple, backlog: int, dual_stack: bool = False) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def _bind(family: int, address: tuple, kind: int, backlog: int,
+          dual_stack: bool = False) -> socket.socket:
+    sock = socket.socket(family, kind)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(address)
-        sock.listen(backlog)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(backlog)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.socket]:
-    """Listening sockets for `host` ('' means every IPv4 and IPv6 interface)."""
+def open_listeners(host: str, port: int, backlog: int = BACKLOG,
+                   kind: int = socket.SOCK_STREAM) -> list[socket.socket]:
+    """Listening sockets for `host` ('' means every IPv4 and IPv6 interface), all on
+    one port: TCP, or UDP (`kind` SOCK_DGRAM, bound only) for HTTP/3."""
+    what = "UDP port" if kind == socket.SOCK_DGRAM else "port"
     if not host:
         if socket.has_ipv6:
             try:
-                return [_bind(socket.AF_INET6, ("::", port), backlog, dual_stack=True)]
+                return [_bind(socket.AF_INET6, ("::", port), kind, backlog, dual_stack=True)]
             except OSError as e:
                 if e.errno not in (97, 99):  # EAFNOSUPPORT, EADDRNOTAVAIL: no IPv6 here
-                    raise ServerStartError(f"cannot listen on port {port}: {e.strerror}") from None
+                    raise ServerStartError(f"cannot listen on {what} {port}: {e.strerror}") from None
         try:
-            return [_bind(socket.AF_INET, ("0.0.0.0", port), backlog)]
+            return [_bind(socket.AF_INET, ("0.0.0.0", port), kind, backlog)]
         except OSError as e:
-            raise ServerStartError(f"cannot listen on port {port}: {e.strerror}") from None
+            raise ServerStartError(f"cannot listen on {what} {port}: {e.strerror}") from None
     try:
-        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0,
-                                   socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, kind, 0, socket.AI_PASSIVE)
     except socket.gaierror as e:
         raise ServerStartError(f"cannot resolve --server-host {host!r}: {e.strerror}") from None
     listeners: list[socket.socket] = []
@@ -103,17 +108,17 @@ def open_listeners(host: str, port: int, backlog: int = BACKLOG) -> list[socket.
         if port == 0 and listeners:  # every address shares the first one's port
             address = (address[0], listeners[0].getsockname()[1]) + tuple(address[2:])
         try:
-            listeners.append(_bind(family, address, backlog))
+            listeners.append(_bind(family, address, kind, backlog))
         except OSError as e:
             for sock in listeners:
                 sock.close()
             raise ServerStartError(
-                f"cannot listen on {host} port {port} ({address[0]}): {e.strerror}"
+                f"cannot listen on {host} {what} {port} ({address[0]}): {e.strerror}"
             ) from None
     return listeners
 
 
-def _plain_address(address: tuple) -> tuple[str, int]:
+def plain_address(address: tuple) -> tuple[str, int]:
     """(host, port), with an IPv4-mapped IPv6 host (dual-stack socket) shown as IPv4."""
     host = address[0]
     if host.startswith("::ffff:") and "." in host:
@@ -265,7 +270,7 @@ class WebSocketServer:
             sock.close()
             return
         handler = _carrier_for(transport)(self.config, transport,
-                                          _plain_address(remote), _plain_address(local))
+                                          plain_address(remote), plain_address(local))
         limit = self.config.max_connections
         with self._handlers_changed:
             if self._stop.is_set():  # accepted as shutdown began: _close_all cannot see it
