@@ -25,8 +25,9 @@ from mod_ws.server import listener
 from mod_ws.server.basic_auth import expected_authorization
 from mod_ws.server.cgi import normalize_cgi_paths
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.listener import ServerStartError, format_address
+from mod_ws.server.listener import format_address
 from mod_ws.server.reporting import reachable_host
+from mod_ws.server.sockets import ServerStartError, open_listeners
 from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH, StatusBoard
 from mod_ws.server.transport import SocketTransport, TransportFactory
 
@@ -167,7 +168,7 @@ def build_side_carriers(config: ServerConfig, options: argparse.Namespace) -> li
 def build_server(options: argparse.Namespace) -> listener.WebSocketServer:
     """The server the options describe, listening but not yet serving."""
     config = build_config(options)
-    listeners = listener.open_listeners(options.server_host, options.port,
+    listeners = open_listeners(options.server_host, options.port,
                                         options.request_queue_size)
     add_status_board(config, options, listeners)
     return listener.WebSocketServer(config, listeners, options.shutdown_timeout,
@@ -194,7 +195,7 @@ class WebSocketServer(listener.WebSocketServer):
     def __init__(self, options: argparse.Namespace) -> None:
         config = build_config(options)
         try:
-            listeners = listener.open_listeners(options.server_host, options.port,
+            listeners = open_listeners(options.server_host, options.port,
                                                 options.request_queue_size)
         except ServerStartError as e:
             _logger.critical("no socket listening: %s", e)

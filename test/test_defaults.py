@@ -10,8 +10,9 @@ from mod_ws import defaults
 from mod_ws.options import parse_options
 from mod_ws.protocol.messages import MessageAssembler
 from mod_ws.server.config import ServerConfig
-from mod_ws.server.listener import WebSocketServer, open_listeners
+from mod_ws.server.listener import WebSocketServer
 from mod_ws.server.session import StreamOptions
+from mod_ws.server.sockets import open_listeners
 
 
 def test_the_command_line_defaults_are_the_shared_ones():

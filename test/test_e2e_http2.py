@@ -508,3 +508,16 @@ def test_http2_without_the_extra_is_a_one_line_error(tmp_path):
     assert lines[-1] == "mod_ws: error: --http2 needs the h2 library: pip install 'mod_ws[h2]'"
     assert "Traceback" not in result.stderr
 
+
+
+def test_http2_from_a_config_file(make_server, tmp_path):
+    config = tmp_path / "mod_ws.conf"
+    config.write_text(f"tls = true\nprivate-key = {CERT / 'server-key.pem'}\n"
+                      f"certificate = {CERT / 'server.pem'}\nhttp2 = true\n")
+    server = make_server("-d", EXAMPLE, "--config", config)
+    assert server.wait_for_stderr("HTTP/2 offered by ALPN (h2)") is not None
+    with H2Client(server.port) as c:
+        assert c.negotiated == "h2"
+        ws = c.open_websocket("/echo")
+        ws.send_text("configured")
+        assert ws.receive() == "configured"

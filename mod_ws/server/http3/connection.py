@@ -60,10 +60,10 @@ from mod_ws.server.extended_connect import (
     parse_stream_request,
 )
 from mod_ws.server.http3.quic import CreditedQuicConnection, h3_buffered, is_request_stream
-from mod_ws.server.listener import plain_address
 from mod_ws.server.multiplexed import StreamTransport, header_text
 from mod_ws.server.pages import refusal_body
 from mod_ws.server.reporting import format_address
+from mod_ws.server.sockets import plain_address
 
 _logger = logging.getLogger("mod_ws.http3")
 

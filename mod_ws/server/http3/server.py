@@ -35,10 +35,10 @@ from mod_ws.server.extended_connect import StreamRequest
 from mod_ws.server.http3.connection import RECEIVE_WINDOW, Http3Connection
 from mod_ws.server.http3.quic import CreditedQuicConnection
 from mod_ws.server.http3.stream import serve_stream
-from mod_ws.server.listener import ServerStartError, open_listeners
 from mod_ws.server.multiplexed import StreamTransport
 from mod_ws.server.reporting import format_address
 from mod_ws.server.request import WebSocketRequest
+from mod_ws.server.sockets import ServerStartError, open_listeners
 
 _logger = logging.getLogger("mod_ws.http3")
 
