@@ -249,6 +249,15 @@ def test_malformed_header_block_is_refused_with_400_on_its_stream_only(h2_server
         assert c.terminated is None
 
 
+def test_header_list_over_the_limit_is_431_on_its_stream(h2_server):
+    with client(h2_server) as c:
+        big = c.open_websocket("/echo", extra=[("x-big", "b" * 20000)])
+        assert big.status == 431
+        c.wait(lambda: big.state.ended)
+        assert b"exceeds 16384" in big.state.data
+        assert c.open_websocket("/echo").status == 200
+
+
 def test_plain_get_of_a_websocket_resource_says_how_to_open_it(h2_server):
     with client(h2_server) as c:
         state = c.get("/echo")

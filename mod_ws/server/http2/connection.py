@@ -41,6 +41,8 @@ _logger = logging.getLogger("mod_ws.http2")
 STREAM_WINDOW = 1 << 20
 # The connection's receive window, returned as data arrives.
 CONNECTION_WINDOW = 1 << 24
+# Bytes taken from the TLS connection per read.
+READ_SIZE = 1 << 16
 # Streams open at once, each with its thread.
 MAX_CONCURRENT_STREAMS = 128
 # How long a connection with no stream open is kept before GOAWAY.
@@ -87,6 +89,9 @@ class Http2Connection:
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: config.max_request_header_size,
         })
+        # The header list limit is --max-request-header-size, answered 431 on the stream
+        # (mod_ws.server.http2.stream); the decoder stops only a block far larger.
+        self._h2.decoder.max_header_list_size = max(1 << 16, 4 * config.max_request_header_size)
         self._lock = threading.Lock()
         self._window_changed = threading.Condition(self._lock)
         self._send_lock = threading.Lock()
@@ -144,9 +149,9 @@ class Http2Connection:
                 return "the server is shutting down"
             try:
                 if idle:
-                    data = self.transport.recv_within(65536, time.monotonic() + IDLE_TIMEOUT)
+                    data = self.transport.recv_within(READ_SIZE, time.monotonic() + IDLE_TIMEOUT)
                 else:
-                    data = self.transport.recv(65536)
+                    data = self.transport.recv(READ_SIZE)
             except TimeoutError:
                 _logger.info("%s: HTTP/2 connection idle for %g s: GOAWAY", self.peer, IDLE_TIMEOUT)
                 self._say_goodbye()

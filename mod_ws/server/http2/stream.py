@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from mod_ws.common import (
+    HTTP_STATUS_HEADERS_TOO_LARGE,
     HTTP_STATUS_INTERNAL_SERVER_ERROR,
     HTTP_STATUS_METHOD_NOT_ALLOWED,
     HTTP_STATUS_SERVICE_UNAVAILABLE,
@@ -47,7 +48,13 @@ def serve_stream(carrier: Any, transport: StreamTransport, raw_fields: list) -> 
     link = Connection(transport, carrier.remote_addr, carrier.local_addr)
     request: StreamRequest | None = None
     try:
-        request = parse_stream_request([(header_text(n), header_text(v)) for n, v in raw_fields])
+        fields = [(header_text(n), header_text(v)) for n, v in raw_fields]
+        size = sum(len(n) + len(v) + 32 for n, v in fields)  # RFC 9113 section 6.5.2
+        limit = carrier.config.max_request_header_size
+        if size > limit:
+            raise HttpError(HTTP_STATUS_HEADERS_TOO_LARGE,
+                            f"request header list of {size} bytes exceeds {limit}")
+        request = parse_stream_request(fields)
         _route(carrier, link, transport, request)
     except HttpError as e:
         _refuse(carrier, transport, request, e.status, str(e), e.headers)
