@@ -530,3 +530,15 @@ def test_http2_from_a_config_file(make_server, tmp_path):
         ws = c.open_websocket("/echo")
         ws.send_text("configured")
         assert ws.receive() == "configured"
+
+
+def test_http2_over_the_standard_library_tls_module(make_server):
+    server = make_server("-d", EXAMPLE, *H2_ARGS, "--tls-module", "ssl")
+    with H2Client(server.port) as c:
+        assert c.negotiated == "h2"
+        one, two = c.open_websocket("/echo"), c.open_websocket("/echo")
+        payload = bytes(range(256)) * 2000
+        one.send_bytes(payload)
+        two.send_text("beside it")
+        assert two.receive() == "beside it"
+        assert one.receive(timeout=10) == payload

@@ -268,12 +268,13 @@ class ConnectionHandler:
     def _serve_page(self, head: RequestHead, page: Page) -> bool:
         """Sends `page`, keeping the connection alive when the request allows."""
         keep_alive = self._keeps_alive(head)
-        self._send(page.status, page.fields + [("Connection", "keep-alive" if keep_alive else "close")])
-        if head.method == "HEAD":
+        try:
+            self._send(page.status, page.fields + [("Connection", "keep-alive" if keep_alive else "close")])
+            if head.method != "HEAD":
+                for chunk in page.chunks():
+                    self.connection.write(chunk)
+        finally:
             page.close()
-        else:
-            for chunk in page.chunks():
-                self.connection.write(chunk)
         self._log_access(head, page.status)
         return keep_alive
 

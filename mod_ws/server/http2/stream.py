@@ -134,17 +134,16 @@ def _serve_websocket(carrier: Any, link: Connection, transport: StreamTransport,
 
 def _send_page(carrier: Any, transport: StreamTransport, request: StreamRequest, page: Page) -> None:
     fields = [(":status", str(page.status))] + [(n.lower(), v) for n, v in page.fields]
-    if request.method == "HEAD" or (not page.body and page.file is None):
-        page.close()
-        carrier.send_headers(transport.stream_id, fields, end_stream=True)
-    else:
-        carrier.send_headers(transport.stream_id, fields)
-        try:
+    try:
+        if request.method == "HEAD" or (not page.body and page.file is None):
+            carrier.send_headers(transport.stream_id, fields, end_stream=True)
+        else:
+            carrier.send_headers(transport.stream_id, fields)
             for chunk in page.chunks():
                 transport.sendall(chunk)
-        finally:
-            page.close()
-        transport.finish()
+            transport.finish()
+    finally:
+        page.close()
     _log_access(carrier, request, page.status)
 
 
