@@ -185,10 +185,10 @@ The status page
 ---------------
 On a server listening on loopback only (or with --status-page), /_mod_ws/status (HTML
 that refreshes itself) and /_mod_ws/status.json show the sessions open now (peer,
-resource, subprotocol, extensions, age, messages and bytes each way), the latest 100
-refusals (status and reason: what a browser's page is not told) and session ends
-(codes, reasons, who closed), and each handler file with whether it loaded and why
-not. Header values are never kept. --no-status-page turns it off.
+resource, carrier (HTTP/1.1, HTTP/2 or HTTP/3), subprotocol, extensions, age, messages
+and bytes each way), the latest 100 refusals (status and reason: what a browser's page
+is not told) and session ends (codes, reasons, who closed), and each handler file with
+whether it loaded and why not. Header values are never kept. --no-status-page turns it off.
 
 Network shaping: --latency MS delays every frame the server sends after the 101
 (pipelined, as on a real link), --latency-jitter MS varies each delay by up to ±MS

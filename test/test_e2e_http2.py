@@ -444,7 +444,7 @@ def test_static_file_and_status_page_over_http2(h2_server):
         status = c.get("/_mod_ws/status.json")
         assert status.status == 200
         sessions = json.loads(bytes(status.data))["open"]
-        assert any(s["resource"] == "/echo" for s in sessions)
+        assert [s["carrier"] for s in sessions if s["resource"] == "/echo"] == ["HTTP/2"]
         posted = c.request([(":method", "POST"), (":scheme", "https"), (":authority", "localhost"),
                             (":path", "/page.html")])
         state = c.streams[posted]

@@ -438,7 +438,8 @@ def test_the_status_page_lists_http3_sessions_and_refusals(counted):
         assert ws.echo("listed") == "listed"
         with urllib.request.urlopen(url, context=context, timeout=TIMEOUT) as response:
             status = json.loads(response.read())
-        assert any(entry["resource"] == "/echo" for entry in status["open"]), status["open"]
+        carriers = {e["carrier"] for e in status["open"] if e["resource"] == "/echo"}
+        assert carriers == {"HTTP/3"}, status["open"]
         assert any("/nowhere" in entry["request"] and entry["status"] == 404
                    for entry in status["refusals"]), status["refusals"]
 

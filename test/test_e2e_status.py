@@ -113,6 +113,7 @@ def test_open_sessions_show_their_counts_and_a_close_shows_codes_and_who_closed(
         assert ws.recv(timeout=TIMEOUT) == "héllo"
         (session,) = status(server)["open"]
         assert session["resource"] == "/echo"
+        assert session["carrier"] == "HTTP/1.1"
         assert session["state"] == "open"
         assert session["extensions"] == ["permessage-deflate"]
         assert session["received_messages"] == 1 and session["sent_messages"] == 1
@@ -123,7 +124,7 @@ def test_open_sessions_show_their_counts_and_a_close_shows_codes_and_who_closed(
     page = status(server)
     assert page["open"] == []
     ended = page["closes"][0]
-    assert ended["closed_by"] == "client"
+    assert ended["closed_by"] == "client" and ended["carrier"] == "HTTP/1.1"
     assert ended["close_received"] == {"code": 4001, "reason": "done here"}
     assert ended["close_sent"] == {"code": 4001, "reason": "done here"}
     assert page["server"]["sessions"] == 1

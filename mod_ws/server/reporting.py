@@ -46,17 +46,18 @@ def session_values(request: Any) -> tuple:
             closing.sent, closing.received, closing.failure,
             time.monotonic() - request.accepted_at, request.ws_protocol, request.ws_extensions,
             stream.received_messages, stream.received_bytes, stream.sent_messages,
-            stream.sent_bytes)
+            stream.sent_bytes, request.protocol)
 
 
 def fields_of(values: tuple) -> dict[str, Any]:
     """session_values as named fields, JSON-ready."""
     (peer, resource, state, initiator, sent, received, failure, seconds, protocol, extensions,
-     received_messages, received_bytes, sent_messages, sent_bytes) = values
+     received_messages, received_bytes, sent_messages, sent_bytes, carrier) = values
     return {
         "event": "session",
         "peer": format_address(peer),
         "resource": resource,
+        "carrier": carrier,  # HTTP/1.1, HTTP/2 or HTTP/3: what the WebSocket rode
         "state": state.value,
         "closed_by": initiator,
         "close_sent": {"code": sent[0], "reason": sent[1]} if sent else None,

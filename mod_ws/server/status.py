@@ -111,14 +111,14 @@ class StatusBoard:
             f"{server['sessions']} session(s) ended, {server['refusals']} refusal(s); "
             f"<a href=\"{STATUS_JSON_PATH}\">JSON</a>; refreshes every {_REFRESH_SECONDS} s</p>",
             _table("Handlers", ["resource", "file", "status", "error"], data["handlers"]),
-            _table("Open sessions", ["peer", "resource", "subprotocol", "extensions", "seconds",
-                                     "received_messages", "received_wire_bytes",
+            _table("Open sessions", ["peer", "resource", "carrier", "subprotocol", "extensions",
+                                     "seconds", "received_messages", "received_wire_bytes",
                                      "sent_messages", "sent_wire_bytes"], data["open"]),
             _table("Recent refusals", ["time", "peer", "request", "status", "reason"],
                    data["refusals"]),
-            _table("Recent session ends", ["time", "peer", "resource", "state", "closed_by",
-                                           "close_received", "close_sent", "failure",
-                                           "seconds"], data["closes"]),
+            _table("Recent session ends", ["time", "peer", "resource", "carrier", "state",
+                                           "closed_by", "close_received", "close_sent",
+                                           "failure", "seconds"], data["closes"]),
             "</body></html>\n",
         ]
         return "".join(parts).encode("utf-8")
