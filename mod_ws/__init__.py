@@ -215,7 +215,8 @@ TLS port offers h2 by ALPN and a WebSocket opens on a stream by extended CONNECT
 sees the same request, with `request.method` 'CONNECT', `request.protocol` 'HTTP/2' or
 'HTTP/3' and Host in headers_in from :authority; it refuses as over HTTP/1.1 (the status
 goes on its stream), and several WebSockets share one connection, each on its own
-thread, a handler that stops reading stalling only its own stream.
+thread, a handler that stops reading stalling only its own stream. The status page and
+static files are served over both too.
 
 Handlers written for pywebsocket3 run unmodified: while mod_ws loads handler files,
 `mod_pywebsocket` and `pywebsocket3` (and their submodules) import as mod_ws's modules

@@ -1,8 +1,8 @@
 """The plain HTTP answers every carrier gives: the status page and static files.
 
 A carrier asks `status_page` or `static_page` for the answer to a GET or HEAD and
-writes it its own way (HTTP/1.1 adds Connection and keeps the connection alive;
-HTTP/2 sends it on the request's stream). A `Page` is the status, the header fields
+writes it its own way: HTTP/1.1 adds Connection and keeps the connection alive; HTTP/2
+and HTTP/3 ask `stream_page` and send it on the request's stream with `send_on_stream`. A `Page` is the status, the header fields
 and the body, which is bytes or a file opened for the carrier to stream and close.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.utils
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable
 
 from mod_ws.common import HTTP_STATUS_FORBIDDEN, HTTP_STATUS_METHOD_NOT_ALLOWED
 from mod_ws.exceptions import HttpError
@@ -23,7 +23,7 @@ from mod_ws.server.static_files import (
     not_modified_since,
     resolve_static_path,
 )
-from mod_ws.server.status import STATUS_JSON_PATH
+from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
 
 ALLOWED = [("Allow", "GET, HEAD")]
 FILE_CHUNK = 1 << 16
@@ -106,4 +106,36 @@ def static_page(config: ServerConfig, resource: str, headers: HeaderLookup) -> P
                       ("Cache-Control", "no-cache")], file=file)
 
 
-__all__ = ["ALLOWED", "Page", "check_method", "refusal_body", "static_page", "status_page"]
+def stream_page(config: ServerConfig, method: str, target: str, headers: HeaderLookup) -> Page:
+    """The answer to a request on a stream of HTTP/2 or HTTP/3 that is not an extended
+    CONNECT: the status page, a static file, or 405 (a WebSocket resource asked for by
+    GET opens with an extended CONNECT instead)."""
+    path = target.split("?", 1)[0]
+    if config.status is not None and path in (STATUS_PATH, STATUS_JSON_PATH):
+        return status_page(config, method, path)
+    if config.dispatcher.get_handler_suite(target) is not None:
+        raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED,
+                        f"{path} is a WebSocket resource: over HTTP/2 and HTTP/3 it opens with "
+                        "an extended CONNECT (RFC 8441, RFC 9220)", [("Allow", "CONNECT")])
+    check_method(method)
+    return static_page(config, target, headers)
+
+
+def send_on_stream(send_headers: Callable[[list[tuple[str, str]]], None], transport: Any,
+                   method: str, page: Page) -> None:
+    """Sends `page` on a stream: the header block (`:status`, names in lower case)
+    through `send_headers`, the body (none for HEAD) through the stream's transport,
+    then the end of the stream."""
+    fields = [(":status", str(page.status))] + [(n.lower(), v) for n, v in page.fields]
+    try:
+        send_headers(fields)
+        if method != "HEAD":
+            for chunk in page.chunks():
+                transport.sendall(chunk)
+        transport.finish()
+    finally:
+        page.close()
+
+
+__all__ = ["ALLOWED", "Page", "check_method", "refusal_body", "send_on_stream", "static_page",
+           "status_page", "stream_page"]

@@ -17,7 +17,6 @@ from typing import Any
 from mod_ws.common import (
     HTTP_STATUS_HEADERS_TOO_LARGE,
     HTTP_STATUS_INTERNAL_SERVER_ERROR,
-    HTTP_STATUS_METHOD_NOT_ALLOWED,
     HTTP_STATUS_SERVICE_UNAVAILABLE,
     format_extensions,
 )
@@ -32,10 +31,9 @@ from mod_ws.server.extended_connect import (
     parse_stream_request,
 )
 from mod_ws.server.multiplexed import StreamTransport, header_text
-from mod_ws.server.pages import Page, check_method, refusal_body, static_page, status_page
+from mod_ws.server.pages import refusal_body, send_on_stream, stream_page
 from mod_ws.server.reporting import masked_headers
 from mod_ws.server.request import Connection
-from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
 
 _logger = logging.getLogger("mod_ws.http2")
 _access_logger = logging.getLogger("mod_ws.access")
@@ -74,16 +72,10 @@ def _route(carrier: Any, link: Connection, transport: StreamTransport, request: 
     if request.method == "CONNECT":
         _serve_websocket(carrier, link, transport, request, check_extended_connect(request))
         return
-    path = request.path.split("?", 1)[0]
-    if config.status is not None and path in (STATUS_PATH, STATUS_JSON_PATH):
-        _send_page(carrier, transport, request, status_page(config, request.method, path))
-        return
-    if config.dispatcher.get_handler_suite(request.path) is not None:
-        raise HttpError(HTTP_STATUS_METHOD_NOT_ALLOWED,
-                        f"{path} is a WebSocket resource: over HTTP/2 it opens with an extended "
-                        "CONNECT (RFC 8441)", [("Allow", "CONNECT")])
-    check_method(request.method)
-    _send_page(carrier, transport, request, static_page(config, request.path, request.headers))
+    page = stream_page(config, request.method, request.path, request.headers)
+    send_on_stream(lambda fields: carrier.send_headers(transport.stream_id, fields), transport,
+                   request.method, page)
+    _log_access(carrier, request, page.status)
 
 
 def _serve_websocket(carrier: Any, link: Connection, transport: StreamTransport,
@@ -130,21 +122,6 @@ def _serve_websocket(carrier: Any, link: Connection, transport: StreamTransport,
     transport.finish()
     if not transport.wait_for_peer_end(time.monotonic() + config.close_timeout):
         transport.abort()
-
-
-def _send_page(carrier: Any, transport: StreamTransport, request: StreamRequest, page: Page) -> None:
-    fields = [(":status", str(page.status))] + [(n.lower(), v) for n, v in page.fields]
-    try:
-        if request.method == "HEAD" or (not page.body and page.file is None):
-            carrier.send_headers(transport.stream_id, fields, end_stream=True)
-        else:
-            carrier.send_headers(transport.stream_id, fields)
-            for chunk in page.chunks():
-                transport.sendall(chunk)
-            transport.finish()
-    finally:
-        page.close()
-    _log_access(carrier, request, page.status)
 
 
 def _refuse(carrier: Any, transport: StreamTransport, request: StreamRequest | None, status: int,

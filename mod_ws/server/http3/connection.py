@@ -47,11 +47,10 @@ from aioquic.quic.packet import QuicErrorCode
 
 from mod_ws.common import (
     HTTP_STATUS_HEADERS_TOO_LARGE,
-    HTTP_STATUS_INTERNAL_SERVER_ERROR,
-    HTTP_STATUS_NOT_FOUND,
     HTTP_STATUS_SERVICE_UNAVAILABLE,
 )
 from mod_ws.exceptions import HttpError
+from mod_ws.server.accept import missing_handler
 from mod_ws.server.basic_auth import check_authorization
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.extended_connect import (
@@ -77,7 +76,6 @@ _SEND_CHUNK = 1 << 16  # a large write is queued in pieces of this size
 # While WebSockets are open the server pings, so the idle timeout ends only dead peers.
 _KEEPALIVE_INTERVAL = 15.0
 _PRUNE_ABOVE = 16  # stream records kept before finished ones are looked for after I/O
-_NOT_WEBSOCKET = "HTTP/3 serves WebSockets (extended CONNECT) only"
 SERVER_NAME = "mod_ws"
 
 # What a stream queues for the loop, in order.
@@ -101,7 +99,7 @@ class ConnectionOwner(Protocol):
     def accepting(self) -> bool: ...
 
     def start_stream(self, connection: Http3Connection, transport: StreamTransport,
-                     head: StreamRequest, resource: str, started: float) -> bool: ...
+                     head: StreamRequest, resource: str | None, started: float) -> bool: ...
 
 
 def error_name(code: int) -> str:
@@ -371,23 +369,17 @@ class Http3Connection:
             self._refuse(stream, head, HTTP_STATUS_SERVICE_UNAVAILABLE,
                          "no thread could be started for the WebSocket")
 
-    def _route(self, head: StreamRequest) -> str:
-        """The checks the loop makes itself: the resource of a WebSocket to accept, or
+    def _route(self, head: StreamRequest) -> str | None:
+        """The checks the loop makes itself: the resource of a WebSocket to accept,
+        None for a page (the stream's thread answers it: reading a file may wait), or
         HttpError."""
         if not self.owner.accepting():
             raise HttpError(HTTP_STATUS_SERVICE_UNAVAILABLE, "the server is shutting down")
-        if head.method != "CONNECT":
-            raise HttpError(HTTP_STATUS_NOT_FOUND, _NOT_WEBSOCKET)
-        resource = check_extended_connect(head)
+        resource = check_extended_connect(head) if head.method == "CONNECT" else None
         if self.config.basic_auth is not None:
             check_authorization(head.headers, self.config.basic_auth)
-        dispatcher = self.config.dispatcher
-        if dispatcher.get_handler_suite(resource) is None:
-            failure = dispatcher.load_failure(resource)
-            if failure is not None:
-                raise HttpError(HTTP_STATUS_INTERNAL_SERVER_ERROR, failure)
-            raise HttpError(HTTP_STATUS_NOT_FOUND,
-                            f"no WebSocket handler for {resource.split('?')[0]}")
+        if resource is not None and self.config.dispatcher.get_handler_suite(resource) is None:
+            raise missing_handler(self.config, resource)
         return resource
 
     def _check_head_size(self, stream_id: int) -> None:

@@ -273,7 +273,7 @@ class Http3Server:
         return not self._going_away
 
     def start_stream(self, connection: Http3Connection, transport: StreamTransport,
-                     head: StreamRequest, resource: str, started: float) -> bool:
+                     head: StreamRequest, resource: str | None, started: float) -> bool:
         """Starts the stream's handler thread; False if none could be started."""
         def run() -> None:
             try:

@@ -24,6 +24,7 @@ from mod_ws.server.config import ServerConfig
 from mod_ws.server.extended_connect import StreamRequest, accepted_fields
 from mod_ws.server.http3.connection import Http3Connection
 from mod_ws.server.multiplexed import StreamTransport
+from mod_ws.server.pages import send_on_stream, stream_page
 from mod_ws.server.reporting import masked_headers
 from mod_ws.server.request import Connection, WebSocketRequest
 
@@ -37,13 +38,18 @@ SessionClosed = Callable[[WebSocketRequest], None]
 
 
 def serve_stream(config: ServerConfig, link: Http3Connection, transport: StreamTransport,
-                 head: StreamRequest, resource: str, started: float,
+                 head: StreamRequest, resource: str | None, started: float,
                  opened: SessionOpened, closed: SessionClosed) -> None:
-    """The handler thread's whole work for one extended CONNECT."""
+    """The stream thread's whole work: one extended CONNECT, or one page (`resource`
+    None: a GET or HEAD of the status page or a static file)."""
     connection = Connection(transport, link.remote_addr, link.local_addr)
     stream_id = transport.stream_id
     ended = False  # the stream ended cleanly (or was answered): no reset needed
     try:
+        if resource is None:
+            _serve_page(config, link, transport, head)
+            ended = True
+            return
         request = _accept(config, link, connection, head, resource, started)
         if request is None:
             return
@@ -111,6 +117,23 @@ def _accept(config: ServerConfig, link: Http3Connection, connection: Connection,
     if _access_logger.isEnabledFor(logging.INFO):
         _access_logger.info('%s "CONNECT %s HTTP/3" 200', link.peer, head.path)
     return request
+
+
+def _serve_page(config: ServerConfig, link: Http3Connection, transport: StreamTransport,
+                head: StreamRequest) -> None:
+    """The status page or a static file (mod_ws.server.pages), or its refusal."""
+    try:
+        page = stream_page(config, head.method, head.path, head.headers)
+    except HttpError as e:
+        link.refused(head.line, head.path, e.status, str(e))
+        link.respond(transport.stream_id, e.status, str(e), e.headers)
+        status = e.status
+    else:
+        send_on_stream(lambda fields: link.send_headers(transport.stream_id, fields), transport,
+                       head.method, page)
+        status = page.status
+    if _access_logger.isEnabledFor(logging.INFO):
+        _access_logger.info('%s "%s %s HTTP/3" %d', link.peer, head.method, head.path, status)
 
 
 def _end_stream(transport: StreamTransport, timeout: float) -> bool:
