@@ -542,3 +542,38 @@ def test_http2_over_the_standard_library_tls_module(make_server):
         two.send_text("beside it")
         assert two.receive() == "beside it"
         assert one.receive(timeout=10) == payload
+
+
+def test_garbage_instead_of_the_preface_gets_goaway_and_the_server_serves_on(h2_server):
+    context = ssl.create_default_context(cafile=str(CERT / "ca.pem"))
+    context.set_alpn_protocols(["h2"])
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", h2_server.port), timeout=5),
+                             server_hostname="localhost") as sock:
+        assert sock.selected_alpn_protocol() == "h2"
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + bytes(range(256)))
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    frames = []
+    while len(received) >= 9:  # HTTP/2 frames: 3 bytes length, type, flags, stream
+        length = int.from_bytes(received[:3], "big")
+        frames.append(received[3])
+        received = received[9 + length:]
+    assert 0x7 in frames  # GOAWAY
+    assert h2_server.wait_for_stderr("HTTP/2 protocol error from the client") is not None
+    with client(h2_server) as c:
+        assert c.open_websocket("/echo").status == 200
+    assert "Traceback" not in h2_server.stderr_text()
+
+
+def test_a_client_that_sends_no_preface_is_dropped_at_the_request_timeout(make_server):
+    server = make_server("-d", EXAMPLE, *H2_ARGS, "--request-timeout", "1", "--log-level", "info")
+    context = ssl.create_default_context(cafile=str(CERT / "ca.pem"))
+    context.set_alpn_protocols(["h2"])
+    started = time.monotonic()
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", server.port), timeout=5),
+                             server_hostname="localhost") as sock:
+        while sock.recv(65536):  # the server's SETTINGS, then its GOAWAY and the end
+            pass
+    assert 0.9 < time.monotonic() - started < 4
+    assert server.wait_for_stderr("HTTP/2 connection without a request for 1 s: GOAWAY") is not None

@@ -99,6 +99,7 @@ class Http2Connection:
         self._connection_unacked = 0
         self._closed: str | None = None  # why the connection is gone
         self._going_away = False
+        self._requested = False  # a request stream has been opened
 
     # The listener's side.
 
@@ -147,13 +148,17 @@ class Http2Connection:
                 idle = not self._streams
             if idle and self._going_away:
                 return "the server is shutting down"
+            # Before its first request a connection has --request-timeout, as an
+            # HTTP/1.1 one has for its first head; between requests, IDLE_TIMEOUT.
+            wait = IDLE_TIMEOUT if self._requested else self.config.request_timeout
             try:
                 if idle:
-                    data = self.transport.recv_within(READ_SIZE, time.monotonic() + IDLE_TIMEOUT)
+                    data = self.transport.recv_within(READ_SIZE, time.monotonic() + wait)
                 else:
                     data = self.transport.recv(READ_SIZE)
             except TimeoutError:
-                _logger.info("%s: HTTP/2 connection idle for %g s: GOAWAY", self.peer, IDLE_TIMEOUT)
+                _logger.info("%s: HTTP/2 connection %s for %g s: GOAWAY", self.peer,
+                             "idle" if self._requested else "without a request", wait)
                 self._say_goodbye()
                 return "idle"
             if not data:
@@ -164,9 +169,21 @@ class Http2Connection:
                 except h2.exceptions.ProtocolError as e:
                     ended = f"HTTP/2 protocol error from the client: {e} (GOAWAY sent)"
                     _logger.warning("%s: %s", self.peer, ended)
+                    self._goaway_after(e)
             self._drain()
             if ended is not None:
                 return ended
+
+    def _goaway_after(self, error: Exception) -> None:
+        """h2 says GOAWAY itself after most protocol errors, not after a bad preface:
+        then it is said here (under _lock)."""
+        if self._h2.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            return  # GOAWAY is queued already
+        code = getattr(error, "error_code", h2.errors.ErrorCodes.PROTOCOL_ERROR)
+        try:
+            self._h2.close_connection(error_code=code)
+        except h2.exceptions.ProtocolError:
+            pass
 
     def _on_events(self, events: list) -> str | None:
         """Handles what the peer sent (under _lock); returns why the connection ends,
@@ -200,6 +217,7 @@ class Http2Connection:
         from mod_ws.server.http2.stream import serve_stream  # the stream's side
 
         stream_id = event.stream_id
+        self._requested = True
         if self._going_away:
             self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
             return
