@@ -495,28 +495,32 @@ def test_carrier_options_need_tls(args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_http2_without_the_extra_is_a_one_line_error(tmp_path):
-    # A Python whose h2 cannot be imported, as where the extra is not installed.
-    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent("""
+@pytest.mark.parametrize("blocked, option, extra", [
+    ("h2", ("--http2",), "--http2 needs the h2 library: pip install 'mod_ws[h2]'"),
+    ("aioquic", ("--http3-port", "0"), "--http3-port needs the aioquic library: "
+     "pip install 'mod_ws[h3]'"),
+])
+def test_a_carrier_without_its_extra_is_a_one_line_error(tmp_path, blocked, option, extra):
+    # A Python where the library cannot be imported, as where the extra is not installed.
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(f"""
         import sys
-        class _NoH2:
+        class _Blocked:
             def find_spec(self, name, path=None, target=None):
-                if name == "h2" or name.startswith("h2."):
-                    raise ModuleNotFoundError("No module named 'h2'")
-        sys.meta_path.insert(0, _NoH2())
+                if name == {blocked!r} or name.startswith({blocked + "."!r}):
+                    raise ModuleNotFoundError("No module named {blocked!r}")
+        sys.meta_path.insert(0, _Blocked())
     """))
     import os
     import subprocess
     import sys
 
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{ROOT}")
-    result = subprocess.run([sys.executable, "-m", "mod_ws", "-d", str(EXAMPLE), *map(str, H2_ARGS)],
+    result = subprocess.run([sys.executable, "-m", "mod_ws", "-d", str(EXAMPLE),
+                             *map(str, TLS_ARGS), *option],
                             env=env, capture_output=True, text=True, timeout=20, cwd=str(ROOT))
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1] == "mod_ws: error: --http2 needs the h2 library: pip install 'mod_ws[h2]'"
+    assert result.stderr.strip().splitlines()[-1] == f"mod_ws: error: {extra}"
     assert "Traceback" not in result.stderr
-
 
 
 def test_http2_from_a_config_file(make_server, tmp_path):
