@@ -581,3 +581,17 @@ def test_a_client_that_sends_no_preface_is_dropped_at_the_request_timeout(make_s
             pass
     assert 0.9 < time.monotonic() - started < 4
     assert server.wait_for_stderr("HTTP/2 connection without a request for 1 s: GOAWAY") is not None
+
+
+def test_a_cgi_program_is_not_served_as_a_file_over_http2(make_server, tmp_path):
+    root = handler_root(tmp_path)
+    (root / "cgi-bin").mkdir()
+    script = root / "cgi-bin" / "hello.py"
+    script.write_text("#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho secret source\n")
+    script.chmod(0o755)
+    server = make_server("-d", root, *H2_ARGS, "-x", "/cgi-bin")
+    with H2Client(server.port) as c:
+        state = c.get("/cgi-bin/hello.py")
+        assert state.status == 501
+        assert b"CGI runs over HTTP/1.1 only" in state.data and b"secret" not in state.data
+        assert c.get("/page.html").status == 200

@@ -13,9 +13,14 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, BinaryIO, Callable
 
-from mod_ws.common import HTTP_STATUS_FORBIDDEN, HTTP_STATUS_METHOD_NOT_ALLOWED
+from mod_ws.common import (
+    HTTP_STATUS_FORBIDDEN,
+    HTTP_STATUS_METHOD_NOT_ALLOWED,
+    HTTP_STATUS_NOT_IMPLEMENTED,
+)
 from mod_ws.exceptions import HttpError
 from mod_ws.protocol.opening import HeaderLookup
+from mod_ws.server.cgi import find_cgi_script
 from mod_ws.server.config import ServerConfig
 from mod_ws.server.static_files import (
     content_type,
@@ -118,6 +123,11 @@ def stream_page(config: ServerConfig, method: str, target: str, headers: HeaderL
                         f"{path} is a WebSocket resource: over HTTP/2 and HTTP/3 it opens with "
                         "an extended CONNECT (RFC 8441, RFC 9220)", [("Allow", "CONNECT")])
     check_method(method)
+    if config.cgi_paths and find_cgi_script(config.document_root, config.cgi_paths,
+                                            path.split("#", 1)[0], config.follow_symlinks_out):
+        # Served as a file, the program's source would go out instead of its answer.
+        raise HttpError(HTTP_STATUS_NOT_IMPLEMENTED, f"{path} is a CGI program: CGI runs over "
+                        "HTTP/1.1 only")
     return static_page(config, target, headers)
 
 
