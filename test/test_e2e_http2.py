@@ -595,3 +595,20 @@ def test_a_cgi_program_is_not_served_as_a_file_over_http2(make_server, tmp_path)
         assert state.status == 501
         assert b"CGI runs over HTTP/1.1 only" in state.data and b"secret" not in state.data
         assert c.get("/page.html").status == 200
+
+
+def test_receiver_and_sender_helper_threads_end_with_their_stream(make_server):
+    server = make_server("-d", EXAMPLE, *H2_ARGS)
+    baseline = settled_value(server.thread_count)
+    with H2Client(server.port) as c:
+        ws = c.open_websocket("/receiver_sender")
+        ws.send_text("shout")
+        replies = [ws.receive(timeout=5) for _ in range(2)]
+        assert "SHOUT" in replies
+        assert server.thread_count() >= baseline + 3  # the handler, its receiver, its sender
+        c.h2.reset_stream(ws.stream_id, 8)  # CANCEL: no close handshake
+        c.flush()
+        other = c.open_websocket("/echo")
+        other.send_text("the connection serves on")
+        assert other.receive() == "the connection serves on"
+    assert wait_for_value(server.thread_count, baseline, 10) == baseline

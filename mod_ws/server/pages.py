@@ -30,6 +30,7 @@ from mod_ws.server.static_files import (
 )
 from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
 
+SERVER_NAME = "mod_ws"  # the Server field of every answer
 ALLOWED = [("Allow", "GET, HEAD")]
 FILE_CHUNK = 1 << 16
 
@@ -62,6 +63,17 @@ class Page:
 def refusal_body(status: int, reason: str) -> bytes:
     """The text body of every refusal: `STATUS Phrase: reason`, one line."""
     return f"{status} {HTTPStatus(status).phrase}: {reason}\n".encode("utf-8", "replace")
+
+
+def stream_refusal(status: int, reason: str,
+                   headers: list[tuple[str, str]] | None = None) -> tuple[list[tuple[str, str]], bytes]:
+    """The header block (names in lower case) and the body of a refusal answered on a
+    stream of HTTP/2 or HTTP/3."""
+    body = refusal_body(status, reason)
+    fields = [(":status", str(status)), ("server", SERVER_NAME)]
+    fields += [(name.lower(), value) for name, value in headers or []]
+    fields += [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+    return fields, body
 
 
 def check_method(method: str) -> None:
@@ -147,5 +159,5 @@ def send_on_stream(send_headers: Callable[[list[tuple[str, str]]], None], transp
         page.close()
 
 
-__all__ = ["ALLOWED", "Page", "check_method", "refusal_body", "send_on_stream", "static_page",
-           "status_page", "stream_page"]
+__all__ = ["ALLOWED", "SERVER_NAME", "Page", "check_method", "refusal_body", "send_on_stream", "static_page",
+           "status_page", "stream_page", "stream_refusal"]

@@ -41,7 +41,14 @@ from mod_ws.server.http1.request_head import (
     parse_request_head,
 )
 from mod_ws.server.http1.upgrade import build_response_headers, check_upgrade_request, wants_websocket
-from mod_ws.server.pages import Page, check_method, refusal_body, static_page, status_page
+from mod_ws.server.pages import (
+    SERVER_NAME,
+    Page,
+    check_method,
+    refusal_body,
+    static_page,
+    status_page,
+)
 from mod_ws.server.reporting import format_address, masked_headers
 from mod_ws.server.request import Connection, WebSocketRequest
 from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
@@ -50,7 +57,6 @@ from mod_ws.server.transport import Transport
 _logger = logging.getLogger("mod_ws.http")
 _access_logger = logging.getLogger("mod_ws.access")
 
-SERVER_NAME = "mod_ws"
 _KNOWN_METHODS = frozenset(("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"))
 _DRAIN_LIMIT = 1 << 20  # bytes read and discarded while closing a connection
 _FILE_CHUNK = 1 << 16

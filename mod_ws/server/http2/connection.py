@@ -47,7 +47,7 @@ READ_SIZE = 1 << 16
 MAX_CONCURRENT_STREAMS = 128
 # How long a connection with no stream open is kept before GOAWAY.
 IDLE_TIMEOUT = 60.0
-# After the last stream of a connection shutting down: how long to wait for the peer.
+# When the connection ends: how long its streams' threads are given to finish.
 _GOODBYE_WAIT = 1.0
 
 

@@ -31,7 +31,7 @@ from mod_ws.server.extended_connect import (
     parse_stream_request,
 )
 from mod_ws.server.multiplexed import StreamTransport, header_text
-from mod_ws.server.pages import refusal_body, send_on_stream, stream_page
+from mod_ws.server.pages import send_on_stream, stream_page, stream_refusal
 from mod_ws.server.reporting import masked_headers
 from mod_ws.server.request import Connection
 
@@ -62,6 +62,8 @@ def serve_stream(carrier: Any, transport: StreamTransport, raw_fields: list) -> 
         _logger.exception("unexpected error serving stream %d of %s", transport.stream_id, carrier.peer)
         _refuse(carrier, transport, request, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal server error")
     finally:
+        transport.deliver_reset("the stream is closed")  # wakes a helper thread still reading
+        link.run_close_callbacks()
         transport.close()
 
 
@@ -143,9 +145,7 @@ def _refuse(carrier: Any, transport: StreamTransport, request: StreamRequest | N
 
 def _send_refusal(carrier: Any, transport: StreamTransport, method: str, status: int, reason: str,
                   headers: list[tuple[str, str]] | None = None) -> None:
-    body = refusal_body(status, reason)
-    fields = [(":status", str(status))] + [(n.lower(), v) for n, v in headers or []] + [
-        ("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+    fields, body = stream_refusal(status, reason, headers)
     if method == "HEAD":
         carrier.send_headers(transport.stream_id, fields, end_stream=True)
         return

@@ -60,7 +60,7 @@ from mod_ws.server.extended_connect import (
 )
 from mod_ws.server.http3.quic import CreditedQuicConnection, h3_buffered, is_request_stream
 from mod_ws.server.multiplexed import StreamTransport, header_text
-from mod_ws.server.pages import refusal_body
+from mod_ws.server.pages import stream_refusal
 from mod_ws.server.reporting import format_address
 from mod_ws.server.sockets import plain_address
 
@@ -76,7 +76,6 @@ _SEND_CHUNK = 1 << 16  # a large write is queued in pieces of this size
 # While WebSockets are open the server pings, so the idle timeout ends only dead peers.
 _KEEPALIVE_INTERVAL = 15.0
 _PRUNE_ABOVE = 16  # stream records kept before finished ones are looked for after I/O
-SERVER_NAME = "mod_ws"
 
 # What a stream queues for the loop, in order.
 _HEADERS, _DATA, _FIN, _STOP = "headers", "data", "fin", "stop"
@@ -129,11 +128,9 @@ def _check_settings(h3: H3Connection) -> None:
 
 def refusal_fields(status: int, reason: str,
                    headers: list[tuple[str, str]] | None = None) -> tuple[list, bytes]:
-    """The header block and text body of an error status answered on a stream."""
-    body = refusal_body(status, reason)
-    fields = [(":status", str(status)), ("server", SERVER_NAME)]
-    fields += [(name.lower(), value) for name, value in headers or []]
-    fields += [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body)))]
+    """The header block (as aioquic takes it) and text body of an error status
+    answered on a stream."""
+    fields, body = stream_refusal(status, reason, headers)
     return encode_fields(fields), body
 
 
