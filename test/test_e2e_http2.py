@@ -91,6 +91,19 @@ def client(server, **kwargs) -> H2Client:
     return H2Client(server.port, **kwargs)
 
 
+# An extended CONNECT to /echo without the Sec-WebSocket-* fields, which tests add.
+CONNECT_ECHO = [(":method", "CONNECT"), (":protocol", "websocket"), (":scheme", "https"),
+                (":path", "/echo"), (":authority", "localhost")]
+
+
+def answer_to(c: H2Client, fields: list[tuple[str, str]], end_stream: bool = False):
+    """Sends `fields` as a new stream's header block; the stream once it has ended or
+    was reset."""
+    state = c.streams[c.request(fields, end_stream=end_stream)]
+    c.wait(lambda: state.ended or state.reset is not None)
+    return state
+
+
 # The connection.
 
 def test_alpn_chooses_h2_and_settings_enable_the_connect_protocol(h2_server):
@@ -159,10 +172,7 @@ def test_unknown_protocol_gets_501_and_a_tunnel_connect_gets_501(h2_server):
         c.wait(lambda: ws.state.ended)
         assert b"'webtransport' is not supported" in ws.state.data
         # An ordinary CONNECT (RFC 9113 section 8.5): only :method and :authority.
-        stream_id = c.request([(":method", "CONNECT"), (":authority", "localhost:443")],
-                              end_stream=False)
-        tunnel = c.streams[stream_id]
-        c.wait(lambda: tunnel.ended)
+        tunnel = answer_to(c, [(":method", "CONNECT"), (":authority", "localhost:443")])
         assert tunnel.status == 501
         assert b"tunnel" in tunnel.data
         # The connection serves on.
@@ -177,11 +187,7 @@ def test_missing_version_and_missing_handler_are_refused_on_their_stream(h2_serv
         assert missing.status == 404
         c.wait(lambda: missing.state.ended)
         assert missing.state.data == b"404 Not Found: no WebSocket handler for /nothere\n"
-        stream_id = c.request([(":method", "CONNECT"), (":protocol", "websocket"),
-                               (":scheme", "https"), (":path", "/echo"),
-                               (":authority", "localhost")], end_stream=False)
-        versionless = c.streams[stream_id]
-        c.wait(lambda: versionless.ended)
+        versionless = answer_to(c, CONNECT_ECHO)
         assert versionless.status == 400
         assert b"Sec-WebSocket-Version" in versionless.data
         assert c.open_websocket("/echo").status == 200
@@ -189,12 +195,7 @@ def test_missing_version_and_missing_handler_are_refused_on_their_stream(h2_serv
 
 def test_unsupported_version_gets_426_naming_13(h2_server):
     with client(h2_server, validate=False) as c:
-        stream_id = c.request([(":method", "CONNECT"), (":protocol", "websocket"),
-                               (":scheme", "https"), (":path", "/echo"),
-                               (":authority", "localhost"), ("sec-websocket-version", "8")],
-                              end_stream=False)
-        state = c.streams[stream_id]
-        c.wait(lambda: state.ended)
+        state = answer_to(c, CONNECT_ECHO + [("sec-websocket-version", "8")])
         assert state.status == 426
         assert state.header("sec-websocket-version") == "13"
 
@@ -236,11 +237,7 @@ def test_handler_refusing_in_extra_handshake_answers_on_its_stream_and_the_next_
 ])
 def test_malformed_header_block_is_refused_with_400_on_its_stream_only(h2_server, fields, reason):
     with client(h2_server, validate=False) as c:
-        stream_id = c.request([(":method", "CONNECT"), (":protocol", "websocket"),
-                               (":scheme", "https"), (":path", "/echo"),
-                               (":authority", "localhost")] + fields, end_stream=False)
-        state = c.streams[stream_id]
-        c.wait(lambda: state.ended or state.reset is not None)
+        state = answer_to(c, CONNECT_ECHO + fields)
         assert state.status == 400
         assert reason in bytes(state.data).decode()
         echo = c.open_websocket("/echo")
@@ -445,10 +442,8 @@ def test_static_file_and_status_page_over_http2(h2_server):
         assert status.status == 200
         sessions = json.loads(bytes(status.data))["open"]
         assert [s["carrier"] for s in sessions if s["resource"] == "/echo"] == ["HTTP/2"]
-        posted = c.request([(":method", "POST"), (":scheme", "https"), (":authority", "localhost"),
-                            (":path", "/page.html")])
-        state = c.streams[posted]
-        c.wait(lambda: state.ended)
+        state = answer_to(c, [(":method", "POST"), (":scheme", "https"),
+                              (":authority", "localhost"), (":path", "/page.html")], end_stream=True)
         assert state.status == 405 and state.header("allow") == "GET, HEAD"
 
 

@@ -21,7 +21,7 @@ def test_a_websocket_request_is_split_and_gets_host_from_authority():
     request = parse_stream_request(WEBSOCKET)
     assert (request.method, request.protocol, request.scheme, request.path) == (
         "CONNECT", "websocket", "https", "/echo?x=1")
-    assert request.is_websocket and request.line == "CONNECT /echo?x=1"
+    assert request.line == "CONNECT /echo?x=1"
     assert request.headers["Host"] == "localhost:8443"
     assert request.headers.get_all("sec-websocket-version") == ["13"]
     assert check_extended_connect(request) == "/echo?x=1"

@@ -43,10 +43,6 @@ class StreamRequest:
         """`METHOD path` for the log and the status page."""
         return f"{self.method} {self.path}"
 
-    @property
-    def is_websocket(self) -> bool:
-        return self.method == "CONNECT" and self.protocol == WEBSOCKET_UPGRADE_TYPE
-
 
 # Pseudo-header fields a request may carry (RFC 9113 section 8.3.1, RFC 8441 section 4).
 _REQUEST_PSEUDO = frozenset((":method", ":scheme", ":authority", ":path", ":protocol"))

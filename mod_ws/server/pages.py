@@ -159,5 +159,5 @@ def send_on_stream(send_headers: Callable[[list[tuple[str, str]]], None], transp
         page.close()
 
 
-__all__ = ["ALLOWED", "SERVER_NAME", "Page", "check_method", "refusal_body", "send_on_stream", "static_page",
-           "status_page", "stream_page", "stream_refusal"]
+__all__ = ["ALLOWED", "SERVER_NAME", "Page", "check_method", "refusal_body", "send_on_stream",
+           "static_page", "status_page", "stream_page", "stream_refusal"]

@@ -1,16 +1,20 @@
 """What the log says about a WebSocket connection, in lines a tester can read.
 
 One line at info when a session ends (peer, resource, subprotocol, extensions, how long,
-messages and bytes each way, who closed with what, or why it failed); at debug, the
-opening handshake's header fields with credentials masked. The words are built here so
-every carrier logs the same.
+messages and bytes each way, who closed with what, or why it failed); one access line
+per answered request; one warning per refusal; at debug, the opening handshake's
+header fields with credentials masked. The words are built here so every carrier logs
+the same.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
+
+_access_logger = logging.getLogger("mod_ws.access")
 
 # Fields whose values are secrets: logged as their length only.
 _MASKED_FIELDS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -99,9 +103,28 @@ def reachable_host(server_host: str) -> str:
     return server_host
 
 
+def log_access(remote_addr: Any, method: str, target: str, protocol: str, status: int) -> None:
+    """The access line of one answered request: `peer "METHOD target PROTOCOL" status`."""
+    if _access_logger.isEnabledFor(logging.INFO):
+        _access_logger.info('%s "%s %s %s" %d', format_address(remote_addr), method, target,
+                            protocol, status)
+
+
+def note_refusal(logger: logging.Logger, board: Any, remote_addr: Any, line: str, target: str,
+                 status: int | None, reason: str, carrier: str = "") -> None:
+    """A refused request: one warning naming the peer, the request line (with the
+    carrier, when given), the status and the reason (none when nothing was answered:
+    `status` None), and the refusal kept on the status page `board`, if it is on."""
+    if status is not None:
+        shown = f"{line} ({carrier})" if carrier else line
+        logger.warning("%s %r: %d %s", format_address(remote_addr), shown, status, reason)
+    if board is not None:
+        board.refused(remote_addr, line, target, status, reason)
+
+
 def _peer(request: Any) -> str:
     return format_address(request.connection.remote_addr)
 
 
-__all__ = ["describe_session", "fields_of", "format_address", "masked_headers", "reachable_host",
-           "session_fields", "session_values"]
+__all__ = ["describe_session", "fields_of", "format_address", "log_access", "masked_headers",
+           "note_refusal", "reachable_host", "session_fields", "session_values"]

@@ -49,13 +49,12 @@ from mod_ws.server.pages import (
     static_page,
     status_page,
 )
-from mod_ws.server.reporting import format_address, masked_headers
+from mod_ws.server.reporting import format_address, log_access, masked_headers, note_refusal
 from mod_ws.server.request import Connection, WebSocketRequest
 from mod_ws.server.status import STATUS_JSON_PATH, STATUS_PATH
 from mod_ws.server.transport import Transport
 
 _logger = logging.getLogger("mod_ws.http")
-_access_logger = logging.getLogger("mod_ws.access")
 
 _KNOWN_METHODS = frozenset(("POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"))
 _DRAIN_LIMIT = 1 << 20  # bytes read and discarded while closing a connection
@@ -186,8 +185,6 @@ class ConnectionHandler:
     def _refuse(self, head: RequestHead | None, status: int, reason: str,
                 headers: list[tuple[str, str]] | None = None) -> None:
         """Answers an error status with a one-line reason, logs it, and ends the connection."""
-        _logger.warning("%s %r: %d %s", format_address(self.connection.remote_addr),
-                        _request_line(head), status, reason)
         self._record_refusal(head, status, reason)
         try:
             self.connection.write(refusal(status, reason, headers,
@@ -197,11 +194,10 @@ class ConnectionHandler:
         self._linger()
 
     def _record_refusal(self, head: RequestHead | None, status: int | None, reason: str) -> None:
-        """Keeps the refusal for the status page, where a browser's page can read it."""
-        board = self.config.status
-        if board is not None:
-            board.refused(self.connection.remote_addr, _request_line(head),
-                          head.target if head else "", status, reason)
+        """Logs the refusal and keeps it for the status page, where a browser's page can
+        read it."""
+        note_refusal(_logger, self.config.status, self.connection.remote_addr,
+                     _request_line(head), head.target if head else "", status, reason)
 
     def _linger(self) -> None:
         """Half-closes and drains briefly, so unread input cannot reset our last bytes."""
@@ -320,9 +316,8 @@ class ConnectionHandler:
         return "keep-alive" in tokens
 
     def _log_access(self, head: RequestHead, status: int) -> None:
-        if _access_logger.isEnabledFor(logging.INFO):
-            _access_logger.info('%s "%s %s %s" %d', format_address(self.connection.remote_addr),
-                                head.method, head.target, head.version_string, status)
+        log_access(self.connection.remote_addr, head.method, head.target, head.version_string,
+                   status)
 
     # WebSocket.
 

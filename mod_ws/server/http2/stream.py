@@ -32,11 +32,10 @@ from mod_ws.server.extended_connect import (
 )
 from mod_ws.server.multiplexed import StreamTransport, header_text
 from mod_ws.server.pages import send_on_stream, stream_page, stream_refusal
-from mod_ws.server.reporting import masked_headers
+from mod_ws.server.reporting import log_access, masked_headers, note_refusal
 from mod_ws.server.request import Connection
 
 _logger = logging.getLogger("mod_ws.http2")
-_access_logger = logging.getLogger("mod_ws.access")
 
 PROTOCOL = "HTTP/2"
 
@@ -96,10 +95,9 @@ def _serve_websocket(carrier: Any, link: Connection, transport: StreamTransport,
     websocket = accept_within(config, link, started, answer_overrun, "CONNECT", resource,
                               PROTOCOL, request.headers, True)
     if websocket is None:
-        if config.status is not None:
-            config.status.refused(carrier.remote_addr, request.line, request.path, None,
-                                  "the handler aborted the opening handshake "
-                                  "(AbortedByUserException): the stream was reset")
+        note_refusal(_logger, config.status, carrier.remote_addr, request.line, request.path, None,
+                     "the handler aborted the opening handshake (AbortedByUserException): the "
+                     "stream was reset")
         transport.abort()
         return
     fields = accepted_fields(websocket)
@@ -130,11 +128,8 @@ def _refuse(carrier: Any, transport: StreamTransport, request: StreamRequest | N
             reason: str, headers: list[tuple[str, str]] | None = None) -> None:
     """Logs and records a refusal and answers it on the stream, if it still can."""
     line = request.line if request is not None else "-"
-    _logger.warning("%s %r: %d %s", carrier.peer, f"{line} ({PROTOCOL})", status, reason)
-    config = carrier.config
-    if config.status is not None:
-        config.status.refused(carrier.remote_addr, line, request.path if request else "", status,
-                              reason)
+    note_refusal(_logger, carrier.config.status, carrier.remote_addr, line,
+                 request.path if request else "", status, reason, carrier=PROTOCOL)
     try:
         _send_refusal(carrier, transport, request.method if request else "", status, reason, headers)
     except OSError:
@@ -155,9 +150,7 @@ def _send_refusal(carrier: Any, transport: StreamTransport, method: str, status:
 
 
 def _log_access(carrier: Any, request: StreamRequest, status: int) -> None:
-    if _access_logger.isEnabledFor(logging.INFO):
-        _access_logger.info('%s "%s %s %s" %d', carrier.peer, request.method, request.path,
-                            PROTOCOL, status)
+    log_access(carrier.remote_addr, request.method, request.path, PROTOCOL, status)
 
 
 __all__ = ["serve_stream"]

@@ -61,7 +61,7 @@ from mod_ws.server.extended_connect import (
 from mod_ws.server.http3.quic import CreditedQuicConnection, h3_buffered, is_request_stream
 from mod_ws.server.multiplexed import StreamTransport, header_text
 from mod_ws.server.pages import stream_refusal
-from mod_ws.server.reporting import format_address
+from mod_ws.server.reporting import format_address, note_refusal
 from mod_ws.server.sockets import plain_address
 
 _logger = logging.getLogger("mod_ws.http3")
@@ -391,11 +391,7 @@ class Http3Connection:
 
     def refused(self, line: str, target: str, status: int | None, reason: str) -> None:
         """Logs a refusal and keeps it for the status page."""
-        if status is not None:
-            _logger.warning("%s %r: %d %s", self.peer, line, status, reason)
-        board = self.config.status
-        if board is not None:
-            board.refused(self.remote_addr, line, target, status, reason)
+        note_refusal(_logger, self.config.status, self.remote_addr, line, target, status, reason)
 
     def _refuse(self, stream: _Stream, head: StreamRequest | None, status: int, reason: str,
                 headers: list[tuple[str, str]] | None = None) -> None:

@@ -25,11 +25,11 @@ from mod_ws.server.extended_connect import StreamRequest, accepted_fields
 from mod_ws.server.http3.connection import Http3Connection
 from mod_ws.server.multiplexed import StreamTransport
 from mod_ws.server.pages import send_on_stream, stream_page
-from mod_ws.server.reporting import masked_headers
+from mod_ws.server.reporting import log_access, masked_headers
 from mod_ws.server.request import Connection, WebSocketRequest
 
 _logger = logging.getLogger("mod_ws.http3")
-_access_logger = logging.getLogger("mod_ws.access")
+PROTOCOL = "HTTP/3"
 
 # Called with the request once its session is open (returning whether the server is
 # going away: then the session is told 1001 at once), and with it again when it ends.
@@ -94,7 +94,7 @@ def _accept(config: ServerConfig, link: Http3Connection, connection: Connection,
 
     try:
         request = accept_within(config, connection, started, answer_overrun, "CONNECT", resource,
-                                "HTTP/3", head.headers, True)
+                                PROTOCOL, head.headers, True)
     except HttpError as e:
         link.refused(head.line, head.path, e.status, str(e))
         link.respond(stream_id, e.status, str(e), e.headers)
@@ -114,8 +114,7 @@ def _accept(config: ServerConfig, link: Http3Connection, connection: Connection,
     if request.handshake_response_delay:  # faults.delay_handshake_response
         time.sleep(request.handshake_response_delay)
     link.send_headers(stream_id, fields)
-    if _access_logger.isEnabledFor(logging.INFO):
-        _access_logger.info('%s "CONNECT %s HTTP/3" 200', link.peer, head.path)
+    log_access(link.remote_addr, "CONNECT", head.path, PROTOCOL, 200)
     return request
 
 
@@ -132,8 +131,7 @@ def _serve_page(config: ServerConfig, link: Http3Connection, transport: StreamTr
         send_on_stream(lambda fields: link.send_headers(transport.stream_id, fields), transport,
                        head.method, page)
         status = page.status
-    if _access_logger.isEnabledFor(logging.INFO):
-        _access_logger.info('%s "%s %s HTTP/3" %d', link.peer, head.method, head.path, status)
+    log_access(link.remote_addr, head.method, head.path, PROTOCOL, status)
 
 
 def _end_stream(transport: StreamTransport, timeout: float) -> bool:
