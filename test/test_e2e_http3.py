@@ -510,6 +510,20 @@ def test_a_udp_port_in_use_is_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("key, certificate, named", [
+    ("client-key.pem", "server.pem", "does not match"),  # a key of another certificate
+    ("server-key.pem", "missing.pem", "missing.pem"),
+])
+def test_a_bad_certificate_or_key_with_http3_is_one_line(key, certificate, named):
+    result = run_mod_ws("-H", "127.0.0.1", "-p", "0", "-d", EXAMPLE, "--tls",
+                        "-k", ROOT / "cert" / key, "-c", ROOT / "cert" / certificate,
+                        "--http3-port", "0")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_an_embedded_server_stops_leaving_no_thread_or_socket():
     from mod_ws.embedded import Server
 
